@@ -1,0 +1,49 @@
+// Shared set-up of plain UDP sockets for the socket transports (recv,
+// recvmmsg, sendto, sendmmsg): the four drivers differ only in their syscalls.
+#pragma once
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <string>
+
+#include "harness/options.h"
+
+namespace zc {
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept;
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd();
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Sink socket: bound to ip:port; receive buffer forced to `rcvbuf` bytes
+// (SO_RCVBUFFORCE, per socket — never the host-wide rmem_max sysctl);
+// SO_RXQ_OVFL on so per-socket drops are reported.
+Fd open_udp_sink_socket(in_addr ip, uint16_t port, int64_t rcvbuf);
+
+// Source socket of one flow: bound to src_ip:src_port, connected to dst.
+Fd open_udp_source_socket(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uint16_t dst_port, int64_t sndbuf);
+
+// Waits for readability; returns false on timeout. EINTR counts as timeout.
+bool wait_readable(int fd, int timeout_ms);
+
+// Option specs the socket sinks share.
+OptionSpec rcvbuf_option();
+OptionSpec wait_option();
+OptionSpec sndbuf_option();
+
+// Size of a receive buffer able to hold any datagram of this lab plus one byte
+// (so truncation is detectable).
+size_t receive_buffer_bytes(int mtu, size_t payload_bytes);
+
+}  // namespace zc

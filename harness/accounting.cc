@@ -1,0 +1,170 @@
+#include "harness/accounting.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "harness/errors.h"
+#include "harness/pacer.h"
+
+namespace zc {
+
+AccountingMode parse_accounting_mode(const std::string& s) {
+  if (s == "full") return AccountingMode::full;
+  if (s == "count") return AccountingMode::count;
+  throw UsageError("accounting '" + s + "' is unknown; accepted: full, count");
+}
+
+const char* accounting_mode_name(AccountingMode m) { return m == AccountingMode::full ? "full" : "count"; }
+
+size_t LatencyHistogram::index(uint64_t ns) {
+  if (ns < 16) return size_t(ns);
+  int msb = 63 - __builtin_clzll(ns);           // >= 4
+  size_t sub = size_t((ns >> (msb - 4)) & 15);  // next 4 bits below the msb
+  return size_t(msb - 3) * 16 + sub;
+}
+
+uint64_t LatencyHistogram::bucket_upper(size_t idx) {
+  if (idx < 16) return idx;
+  size_t msb = idx / 16 + 3;
+  uint64_t sub = idx % 16;
+  return ((16 + sub + 1) << (msb - 4)) - 1;
+}
+
+uint64_t LatencyHistogram::quantile(double q) const {
+  if (count_ == 0) return 0;
+  uint64_t rank = uint64_t(std::ceil(q * double(count_)));
+  if (rank == 0) rank = 1;
+  uint64_t seen = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    seen += buckets_[i];
+    if (seen >= rank) return std::min(bucket_upper(i), max_);
+  }
+  return max_;
+}
+
+bool SequenceTracker::test_and_set(uint64_t seq) {
+  uint64_t bit = seq % kWindow;
+  uint64_t mask = 1ull << (bit % 64);
+  uint64_t& word = seen_[bit / 64];
+  bool was = word & mask;
+  word |= mask;
+  return was;
+}
+
+void SequenceTracker::advance_to(uint64_t seq) {
+  // Clear the window slots of the sequence numbers we skip over, so they read
+  // as unseen when they arrive late.
+  if (seq - highest >= kWindow) {
+    std::fill(seen_.begin(), seen_.end(), 0);
+  } else {
+    for (uint64_t s = highest + 1; s <= seq; ++s) seen_[(s % kWindow) / 64] &= ~(1ull << ((s % kWindow) % 64));
+  }
+  highest = seq;
+}
+
+void SequenceTracker::on_seq(uint64_t seq) {
+  if (!started) {
+    started = true;
+    highest = seq;
+    test_and_set(seq);
+    ++unique;
+    return;
+  }
+  if (seq > highest) {
+    advance_to(seq);
+    test_and_set(seq);
+    ++unique;
+    return;
+  }
+  if (highest - seq >= kWindow) {
+    ++too_old;
+    ++reordered;
+    ++unique;
+    return;
+  }
+  if (test_and_set(seq)) {
+    ++duplicates;
+  } else {
+    ++reordered;
+    ++unique;
+  }
+}
+
+Accounting::Accounting(AccountingMode mode, int flows) : mode_(mode), flows_(size_t(std::max(flows, 1))) {}
+
+void Accounting::begin_batch() {
+  if (mode_ == AccountingMode::full) batch_ns_ = monotonic_ns();
+}
+
+void Accounting::inspect(const uint8_t* payload, size_t len) {
+  FloodHeader h;
+  FloodCheck c = flood_read(payload, len, &h, /*verify=*/true);
+  if (c == FloodCheck::too_short) {
+    ++foreign_;
+    return;
+  }
+  if (c != FloodCheck::ok) {
+    ++corrupt_;
+    return;
+  }
+  if (h.flow >= flows_.size()) {
+    ++foreign_;
+    return;
+  }
+  flows_[h.flow].on_seq(h.seq);
+  if (h.tx_ns != 0 && batch_ns_ >= window_start_.load(std::memory_order_relaxed) &&
+      batch_ns_ < window_end_.load(std::memory_order_relaxed) && batch_ns_ >= h.tx_ns) {
+    latency_.add(batch_ns_ - h.tx_ns);
+  }
+}
+
+uint64_t Accounting::unique() const {
+  if (mode_ == AccountingMode::count) return packets();
+  uint64_t u = 0;
+  for (const auto& f : flows_) u += f.unique;
+  return u;
+}
+
+uint64_t Accounting::duplicates() const {
+  uint64_t d = 0;
+  for (const auto& f : flows_) d += f.duplicates;
+  return d;
+}
+
+nlohmann::json Accounting::sequence_json() const {
+  nlohmann::json j;
+  j["checked"] = mode_ == AccountingMode::full;
+  uint64_t reordered = 0, too_old = 0, gaps = 0;
+  for (const auto& f : flows_) {
+    reordered += f.reordered;
+    too_old += f.too_old;
+    gaps += f.gaps();
+  }
+  j["unique"] = unique();
+  j["duplicates"] = duplicates();
+  j["reordered"] = reordered;
+  j["too_old"] = too_old;
+  j["gaps"] = gaps;
+  j["corrupt"] = corrupt_;
+  j["foreign"] = foreign_;
+  return j;
+}
+
+nlohmann::json Accounting::latency_json() const {
+  nlohmann::json j;
+  j["count"] = latency_.count();
+  if (latency_.count() == 0) {
+    j["p50"] = nullptr;
+    j["p99"] = nullptr;
+    j["p999"] = nullptr;
+    j["max"] = nullptr;
+  } else {
+    j["p50"] = latency_.quantile(0.5);
+    j["p99"] = latency_.quantile(0.99);
+    j["p999"] = latency_.quantile(0.999);
+    j["max"] = latency_.max();
+  }
+  return j;
+}
+
+}  // namespace zc

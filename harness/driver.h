@@ -1,0 +1,109 @@
+// The driver interface: one file per transport in drivers/, each behind one of
+// these two small classes. A driver only moves packets; the harness owns
+// clocks, pacing, counting and the results (DESIGN.md "Data flow").
+#pragma once
+#include <netinet/in.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "harness/accounting.h"
+#include "harness/lab.h"
+#include "harness/options.h"
+
+namespace zc {
+
+enum class Direction { rx, tx };
+const char* direction_name(Direction d);
+
+// Where a sink receives: inside the sink namespace of a lab, or on a named
+// interface (`zcbench sink --iface`).
+struct RxContext {
+  std::string ifname;
+  int ifindex = 0;
+  in_addr local_ip{};       // address datagrams are sent to
+  uint16_t udp_port = 0;    // destination UDP port of the flood
+  size_t payload_bytes = 0;
+  int mtu = 1500;
+  int flows = 1;
+  DriverOptions options;
+};
+
+// Where a TX transport sends from. Flow f uses UDP source port src_port + f.
+struct TxContext {
+  std::string ifname;
+  int ifindex = 0;
+  in_addr src_ip{};
+  in_addr dst_ip{};
+  MacAddr src_mac{};
+  MacAddr dst_mac{};        // static neighbour: an FPGA does no ARP
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+  size_t payload_bytes = 0;
+  int mtu = 1500;
+  int flows = 1;
+  DriverOptions options;
+};
+
+class RxDriver {
+ public:
+  virtual ~RxDriver() = default;
+  // Called on the sink thread, already inside the sink namespace and pinned.
+  // Throws EnvError with the kernel's reason when the path cannot be set up.
+  virtual void open(const RxContext& ctx) = 0;
+  // The hot path: waits at most timeout_ms for traffic, hands every packet to
+  // acct (begin_batch() once per batch, then on_packet()), returns how many.
+  virtual size_t receive(Accounting& acct, int timeout_ms) = 0;
+  // Kernel-side statistics after the trial (e.g. PACKET_STATISTICS), raw.
+  virtual nlohmann::json kernel_stats() { return nlohmann::json::object(); }
+  // Drops the kernel attributes to this socket/ring (e.g. tp_drops), for the
+  // `ring` layer of the drop attribution; sockets report their rcvbuf drops
+  // through the namespace's UDP counters instead.
+  virtual uint64_t kernel_drops() { return 0; }
+};
+
+class TxDriver {
+ public:
+  virtual ~TxDriver() = default;
+  // Called on the generator thread, inside the generator namespace, pinned.
+  virtual void open(const TxContext& ctx) = 0;
+  // Largest batch commit() takes.
+  virtual size_t max_batch() const = 0;
+  // Up to n payload buffers (each ctx.payload_bytes) for the generator to
+  // stamp. The driver writes every buffer once at open (flood_write_payload)
+  // and buffers keep their contents, so the generator only restamps the
+  // header (flood_stamp). May return fewer than n (ring full).
+  virtual std::span<uint8_t* const> acquire(size_t n) = 0;
+  // Sends the first k acquired buffers as flow `flow`; returns how many the
+  // kernel accepted (the rest are retried by the generator with the same
+  // sequence numbers, and counted as tx refusals).
+  virtual size_t commit(size_t k, int flow) = 0;
+  // Completes anything still queued (TX rings); called once after the flood.
+  virtual void flush() {}
+  virtual nlohmann::json kernel_stats() { return nlohmann::json::object(); }
+};
+
+struct Usability {
+  bool usable = true;
+  std::string reason;  // why not, in the kernel's words ("socket(AF_XDP): ... (EAFNOSUPPORT)")
+};
+
+struct DriverInfo {
+  std::string name;
+  Direction direction = Direction::rx;
+  std::string description;      // one line: which kernel interface, how
+  std::string traffic = "host-addressed";  // or "tap" for packet-capture sinks
+  std::vector<OptionSpec> options;
+  std::function<Usability()> probe;  // cheap check of kernel support, no traffic
+  std::function<std::unique_ptr<RxDriver>()> make_rx;
+  std::function<std::unique_ptr<TxDriver>()> make_tx;
+  nlohmann::json to_json(bool with_probe) const;
+};
+
+}  // namespace zc

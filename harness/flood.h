@@ -1,0 +1,44 @@
+// The FPGA-style flood: fixed-size, sequence-numbered UDP datagrams at a
+// constant, precisely paced rate, no flow control, bounded by count and time,
+// sent through any TX transport.
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+
+#include "harness/driver.h"
+
+namespace zc {
+
+struct FloodSpec {
+  size_t payload_bytes = 272;
+  double rate_pps = 0;     // <= 0: as fast as the TX path goes
+  uint32_t burst = 1;      // packets back-to-back per pacing step
+  int flows = 1;           // round-robin over flows, one UDP source port each
+  uint64_t max_packets = 0;  // 0: bounded by time only
+  uint64_t end_ns = 0;     // CLOCK_MONOTONIC time at which the flood stops by itself
+};
+
+class FloodGenerator {
+ public:
+  FloodGenerator(TxDriver& driver, const FloodSpec& spec) : driver_(driver), spec_(spec) {}
+  // Runs on the generator thread until a bound is hit or `stop` is set.
+  void run(uint64_t start_ns, const std::atomic<bool>& stop);
+
+  // Packets the kernel accepted (read by the meter thread at any time).
+  uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
+  // After run(): how often the TX path refused a packet (retried with the same
+  // sequence number) and how often the schedule was rebased because the
+  // sender fell more than a catch-up allowance behind.
+  nlohmann::json stats() const;
+
+ private:
+  TxDriver& driver_;
+  FloodSpec spec_;
+  std::atomic<uint64_t> sent_{0};
+  uint64_t refusals_ = 0;
+  uint64_t slips_ = 0;
+  uint64_t commits_ = 0;
+};
+
+}  // namespace zc

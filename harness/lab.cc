@@ -1,0 +1,356 @@
+#include "harness/lab.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "harness/errors.h"
+#include "harness/netlink.h"
+
+namespace zc {
+
+// ---- small conversions -------------------------------------------------
+
+namespace {
+struct ModeName {
+  LabMode mode;
+  const char* name;
+};
+constexpr ModeName kModes[] = {
+    {LabMode::sender_softirq, "sender-softirq"},
+    {LabMode::rps, "rps"},
+    {LabMode::xdp, "xdp"},
+};
+}  // namespace
+
+const char* lab_mode_name(LabMode m) {
+  for (const auto& e : kModes)
+    if (e.mode == m) return e.name;
+  return "unknown";
+}
+
+LabMode parse_lab_mode(const std::string& s) {
+  std::string accepted;
+  for (const auto& e : kModes) {
+    if (s == e.name) return e.mode;
+    accepted += accepted.empty() ? "" : ", ";
+    accepted += e.name;
+  }
+  throw UsageError("lab mode '" + s + "' is not known; accepted: " + accepted);
+}
+
+std::string mac_to_string(const MacAddr& m) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return buf;
+}
+
+std::string ipv4_to_string(in_addr a) {
+  char buf[INET_ADDRSTRLEN];
+  return inet_ntop(AF_INET, &a, buf, sizeof buf) ? buf : "?";
+}
+
+nlohmann::json LinkCounters::to_json() const {
+  return {{"rx_packets", rx_packets}, {"tx_packets", tx_packets}, {"rx_bytes", rx_bytes},
+          {"tx_bytes", tx_bytes},     {"rx_dropped", rx_dropped}, {"tx_dropped", tx_dropped},
+          {"rx_errors", rx_errors},   {"tx_errors", tx_errors}};
+}
+
+// ---- CPUs ----------------------------------------------------------------
+
+int online_cpu_count() {
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+void pin_this_thread(int cpu) {
+  const int n = online_cpu_count();
+  if (cpu < 0 || cpu >= n)
+    throw UsageError("CPU " + std::to_string(cpu) + " does not exist: " + std::to_string(n) +
+                     " CPUs online (0.." + std::to_string(n - 1) + ")");
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  const int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+  // EINVAL here means the CPU is outside our cpuset (container, taskset).
+  if (rc != 0) throw UsageError(errno_text("pin thread to CPU " + std::to_string(cpu), rc));
+}
+
+// ---- lab pieces ------------------------------------------------------------
+
+namespace {
+
+constexpr int kMinMtu = 68;     // ETH_MIN_MTU, also the IPv4 minimum
+constexpr int kMaxMtu = 65535;  // ETH_MAX_MTU, veth's max_mtu
+constexpr int kMaxPortPairs = 16;
+
+in_addr lab_ip(int port, int host) {
+  in_addr a{};
+  a.s_addr = htonl((198u << 24) | (18u << 16) | (static_cast<uint32_t>(port) << 8) | static_cast<uint32_t>(host));
+  return a;
+}
+
+void check_cpu(const char* what, int cpu, int online) {
+  if (cpu < 0 || cpu >= online)
+    throw UsageError(std::string("lab ") + what + " " + std::to_string(cpu) + " does not exist: " +
+                     std::to_string(online) + " CPUs online (0.." + std::to_string(online - 1) + ")");
+}
+
+void validate(const LabOptions& o) {
+  if (o.port_pairs < 1 || o.port_pairs > kMaxPortPairs)
+    throw UsageError("lab port_pairs " + std::to_string(o.port_pairs) + " is out of range; accepted: 1.." +
+                     std::to_string(kMaxPortPairs));
+  if (o.mtu < kMinMtu || o.mtu > kMaxMtu)
+    throw UsageError("lab MTU " + std::to_string(o.mtu) + " is out of range for veth; accepted: " +
+                     std::to_string(kMinMtu) + ".." + std::to_string(kMaxMtu));
+  const int online = online_cpu_count();
+  check_cpu("gen_cpu", o.gen_cpu, online);
+  check_cpu("sink_cpu", o.sink_cpu, online);
+  if (o.mode == LabMode::xdp) throw EnvError("lab mode xdp is not implemented yet (arrives with AF_XDP)");
+}
+
+// The bitmap text the kernel's rps_cpus parser takes: hex words of 32 CPUs,
+// most significant first, joined by commas ("2" for CPU 1).
+std::string cpu_mask_hex(int cpu) {
+  std::string out;
+  for (int word = cpu / 32; word >= 0; --word) {
+    const uint32_t bits = (word == cpu / 32) ? (1u << (cpu % 32)) : 0u;
+    char buf[12];
+    std::snprintf(buf, sizeof buf, out.empty() ? "%x" : "%08x", bits);
+    if (!out.empty()) out += ",";
+    out += buf;
+  }
+  return out;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// IPv6 off on lab links: no router solicitations or DAD traffic in the
+// counters. These sysctls belong to the namespace of the writing thread.
+// Returns false when the kernel has no IPv6 at all (nothing to disable).
+// A device whose MTU is below IPv6's minimum (1280) has no IPv6 state and
+// no conf/<dev> directory: nothing to disable there, and nothing to send.
+bool disable_ipv6(const std::vector<std::string>& conf_names) {
+  if (access("/proc/sys/net/ipv6", F_OK) != 0) return false;
+  for (const auto& name : conf_names) {
+    const std::string dir = "/proc/sys/net/ipv6/conf/" + name;
+    if (access(dir.c_str(), F_OK) == 0) write_file(dir + "/disable_ipv6", "1");
+  }
+  return true;
+}
+
+bool ipv6_is_disabled(const std::string& dev) {
+  const std::string path = "/proc/sys/net/ipv6/conf/" + dev + "/disable_ipv6";
+  if (access(path.c_str(), F_OK) != 0) return true;
+  return trim(read_file(path)) == "1";
+}
+
+// GRO through the legacy ethtool ioctl (ETHTOOL_SGRO maps onto NETIF_F_GRO);
+// the socket, and so the device lookup, lives in the calling thread's namespace.
+bool set_gro(const std::string& dev, bool on) {
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  check_sys(fd, "socket for ethtool on " + dev);
+  auto ethtool = [&](uint32_t cmd, uint32_t value, const char* what) {
+    ethtool_value ev{};
+    ev.cmd = cmd;
+    ev.data = value;
+    ifreq ifr{};
+    std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", dev.c_str());
+    ifr.ifr_data = reinterpret_cast<char*>(&ev);
+    if (ioctl(fd, SIOCETHTOOL, &ifr) < 0) {
+      const int e = errno;
+      close(fd);
+      throw EnvError(errno_text(std::string(what) + " on " + dev, e), e);
+    }
+    return ev.data;
+  };
+  ethtool(ETHTOOL_SGRO, on ? 1 : 0, on ? "ethtool ETHTOOL_SGRO (enable GRO)" : "ethtool ETHTOOL_SGRO (disable GRO)");
+  const bool state = ethtool(ETHTOOL_GGRO, 0, "ethtool ETHTOOL_GGRO") != 0;
+  close(fd);
+  return state;
+}
+
+int count_rx_queues(const std::string& dev) {
+  const std::string path = "/sys/class/net/" + dev + "/queues";
+  DIR* d = opendir(path.c_str());
+  if (!d) check_sys(-1, "open " + path);
+  int n = 0;
+  while (const dirent* e = readdir(d))
+    if (std::strncmp(e->d_name, "rx-", 3) == 0) ++n;
+  closedir(d);
+  return n;
+}
+
+LinkCounters read_counters(const Netns& ns, const std::string& dev, int ifindex) {
+  LinkCounters c;
+  ns.run([&] {
+    netlink::Socket nl;
+    c = nl.get_link(ifindex, dev).stats;
+  });
+  return c;
+}
+
+}  // namespace
+
+// ---- Lab -----------------------------------------------------------------
+
+Lab Lab::create(const LabOptions& opts) {
+  validate(opts);
+  Lab lab;
+  lab.opts_ = opts;
+  lab.gen_ns_ = Netns::create_anonymous();
+  lab.sink_ns_ = Netns::create_anonymous();
+  const int n = opts.port_pairs;
+  lab.ports_.resize(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    LabPort& p = lab.ports_[static_cast<size_t>(i)];
+    p.gen_ifname = "zcg" + std::to_string(i);
+    p.sink_ifname = "zcs" + std::to_string(i);
+    p.gen_ip = lab_ip(i, 1);
+    p.sink_ip = lab_ip(i, 2);
+  }
+
+  // Set "default" before the devices exist so they are born with IPv6 off
+  // and never send a single router solicitation.
+  bool ipv6_available = true;
+  lab.sink_ns_.run([&] { ipv6_available = disable_ipv6({"all", "default"}); });
+
+  // Generator side: both veth ends are created from here, the peer directly
+  // inside the sink namespace, so no lab device ever exists in the host's.
+  std::vector<netlink::LinkInfo> gen_links, sink_links;
+  lab.gen_ns_.run([&] {
+    disable_ipv6({"all", "default"});
+    netlink::Socket nl;
+    for (auto& p : lab.ports_) {
+      nl.create_veth_pair(p.gen_ifname, p.sink_ifname, lab.sink_ns_.fd(), opts.mtu);
+      gen_links.push_back(nl.get_link(p.gen_ifname));
+      nl.set_link_up(gen_links.back());
+      nl.add_ipv4_address(gen_links.back(), p.gen_ip, p.prefix_len);
+    }
+  });
+
+  std::vector<bool> sink_gro(static_cast<size_t>(n));
+  bool ipv6_off = true;
+  lab.sink_ns_.run([&] {
+    netlink::Socket nl;
+    for (int i = 0; i < n; ++i) {
+      auto& p = lab.ports_[static_cast<size_t>(i)];
+      sink_links.push_back(nl.get_link(p.sink_ifname));
+      const auto& link = sink_links.back();
+      nl.set_link_up(link);
+      nl.add_ipv4_address(link, p.sink_ip, p.prefix_len);
+      nl.add_permanent_neighbour(link, p.gen_ip, gen_links[static_cast<size_t>(i)].mac);
+      if (ipv6_available) disable_ipv6({p.sink_ifname});
+      ipv6_off = ipv6_off && ipv6_is_disabled(p.sink_ifname);
+      // Explicit both ways, so the recorded state never depends on the
+      // kernel's veth default.
+      sink_gro[static_cast<size_t>(i)] = set_gro(p.sink_ifname, opts.gro);
+    }
+  });
+
+  lab.gen_ns_.run([&] {
+    netlink::Socket nl;
+    for (int i = 0; i < n; ++i) {
+      auto& p = lab.ports_[static_cast<size_t>(i)];
+      nl.add_permanent_neighbour(gen_links[static_cast<size_t>(i)], p.sink_ip, sink_links[static_cast<size_t>(i)].mac);
+      if (ipv6_available) disable_ipv6({p.gen_ifname});
+      ipv6_off = ipv6_off && ipv6_is_disabled(p.gen_ifname);
+    }
+  });
+
+  for (int i = 0; i < n; ++i) {
+    auto& p = lab.ports_[static_cast<size_t>(i)];
+    p.gen_ifindex = gen_links[static_cast<size_t>(i)].index;
+    p.sink_ifindex = sink_links[static_cast<size_t>(i)].index;
+    p.gen_mac = gen_links[static_cast<size_t>(i)].mac;
+    p.sink_mac = sink_links[static_cast<size_t>(i)].mac;
+  }
+
+  // RPS: rps_cpus is only reachable through a sysfs mounted inside the sink
+  // namespace. sender-softirq writes 0 explicitly rather than trusting the
+  // default, so the recorded value is what the kernel holds.
+  const std::string rps_mask = opts.mode == LabMode::rps ? cpu_mask_hex(opts.sink_cpu) : "0";
+  std::vector<std::string> rps_read(static_cast<size_t>(n));
+  std::vector<int> rx_queues(static_cast<size_t>(n));
+  run_with_netns_sysfs(lab.sink_ns_, [&] {
+    for (int i = 0; i < n; ++i) {
+      const auto& dev = lab.ports_[static_cast<size_t>(i)].sink_ifname;
+      const std::string path = "/sys/class/net/" + dev + "/queues/rx-0/rps_cpus";
+      write_file(path, rps_mask);
+      rps_read[static_cast<size_t>(i)] = trim(read_file(path));
+      rx_queues[static_cast<size_t>(i)] = count_rx_queues(dev);
+    }
+  });
+
+  nlohmann::json ports = nlohmann::json::array();
+  bool gro_all = true;
+  for (int i = 0; i < n; ++i) {
+    const auto& p = lab.ports_[static_cast<size_t>(i)];
+    const auto k = static_cast<size_t>(i);
+    gro_all = gro_all && sink_gro[k];
+    ports.push_back({{"gen_ifname", p.gen_ifname},
+                     {"sink_ifname", p.sink_ifname},
+                     {"gen_ifindex", p.gen_ifindex},
+                     {"sink_ifindex", p.sink_ifindex},
+                     {"gen_ip", ipv4_to_string(p.gen_ip)},
+                     {"sink_ip", ipv4_to_string(p.sink_ip)},
+                     {"prefix_len", p.prefix_len},
+                     {"gen_mac", mac_to_string(p.gen_mac)},
+                     {"sink_mac", mac_to_string(p.sink_mac)},
+                     {"mtu", sink_links[k].mtu},
+                     {"sink_gro", static_cast<bool>(sink_gro[k])},
+                     {"rps_cpus", rps_read[k]},
+                     {"rx_queues", rx_queues[k]}});
+  }
+  lab.description_ = {{"mode", lab_mode_name(opts.mode)},
+                      {"mtu", opts.mtu},
+                      {"gen_cpu", opts.gen_cpu},
+                      {"sink_cpu", opts.sink_cpu},
+                      {"gro", gro_all},
+                      {"ipv6_disabled", ipv6_off},
+                      {"ipv6_available", ipv6_available},
+                      {"port_pairs", n},
+                      {"ports", ports},
+                      {"namespaces", "anonymous"}};
+  return lab;
+}
+
+namespace {
+void check_port(int port, size_t count) {
+  if (port < 0 || static_cast<size_t>(port) >= count)
+    throw UsageError("lab port " + std::to_string(port) + " does not exist; accepted: 0.." +
+                     std::to_string(count - 1));
+}
+}  // namespace
+
+LinkCounters Lab::gen_link_counters(int port) const {
+  check_port(port, ports_.size());
+  const auto& p = ports_[static_cast<size_t>(port)];
+  return read_counters(gen_ns_, p.gen_ifname, p.gen_ifindex);
+}
+
+LinkCounters Lab::sink_link_counters(int port) const {
+  check_port(port, ports_.size());
+  const auto& p = ports_[static_cast<size_t>(port)];
+  return read_counters(sink_ns_, p.sink_ifname, p.sink_ifindex);
+}
+
+nlohmann::json Lab::describe() const { return description_; }
+
+}  // namespace zc

@@ -1,0 +1,64 @@
+#include "harness/registry.h"
+
+#include "drivers/drivers.h"
+#include "harness/errors.h"
+
+namespace zc {
+
+const char* direction_name(Direction d) { return d == Direction::rx ? "rx" : "tx"; }
+
+const std::vector<DriverInfo>& all_drivers() {
+  static const std::vector<DriverInfo> drivers = {
+      recv_driver_info(),
+      recvmmsg_driver_info(),
+      sendto_driver_info(),
+      sendmmsg_driver_info(),
+  };
+  return drivers;
+}
+
+const DriverInfo& find_driver(const std::string& name, Direction dir) {
+  std::string known;
+  for (const auto& d : all_drivers()) {
+    if (d.direction != dir) continue;
+    if (d.name == name) return d;
+    known += (known.empty() ? "" : ", ") + d.name;
+  }
+  throw UsageError(std::string(dir == Direction::rx ? "receive" : "transmit") + " transport '" + name +
+                   "' is unknown; accepted: " + known);
+}
+
+const std::vector<OptionSpec>& common_rx_options() {
+  static const std::vector<OptionSpec> opts = {
+      {"accounting", OptionType::choice, "full",
+       "full: check every flood header (sequence, integrity, latency); count: count packets only, "
+       "to measure the harness's own cost",
+       0, 0, {"full", "count"}},
+  };
+  return opts;
+}
+
+DriverOptions validate_driver_options(const DriverInfo& info, const std::map<std::string, std::string>& given) {
+  std::vector<OptionSpec> specs = info.options;
+  if (info.direction == Direction::rx)
+    specs.insert(specs.begin(), common_rx_options().begin(), common_rx_options().end());
+  return validate_options(std::string(direction_name(info.direction)) + " " + info.name, specs, given);
+}
+
+nlohmann::json DriverInfo::to_json(bool with_probe) const {
+  nlohmann::json j{{"name", name}, {"direction", direction_name(direction)}, {"description", description},
+                   {"traffic", traffic}};
+  nlohmann::json opts = nlohmann::json::array();
+  if (direction == Direction::rx)
+    for (const auto& o : common_rx_options()) opts.push_back(o.to_json());
+  for (const auto& o : options) opts.push_back(o.to_json());
+  j["options"] = opts;
+  if (with_probe) {
+    Usability u = probe ? probe() : Usability{};
+    j["usable"] = u.usable;
+    j["reason"] = u.reason;
+  }
+  return j;
+}
+
+}  // namespace zc

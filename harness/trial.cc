@@ -1,0 +1,557 @@
+#include "harness/trial.h"
+
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <exception>
+#include <future>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "harness/attribution.h"
+#include "harness/errors.h"
+#include "harness/flood.h"
+#include "harness/pacer.h"
+#include "harness/perf_counters.h"
+#include "harness/registry.h"
+#include "harness/sysstat.h"
+
+namespace zc {
+namespace {
+
+using nlohmann::json;
+
+pid_t this_tid() { return pid_t(syscall(SYS_gettid)); }
+
+// Counters read at the edges of the trial and of its measurement window.
+struct Snapshot {
+  uint64_t t_ns = 0;
+  uint64_t sent = 0;
+  uint64_t received = 0;
+  std::vector<CpuTimes> cpu;
+  std::vector<uint64_t> net_rx;
+  std::vector<SoftnetCpu> softnet;
+  std::map<std::string, uint64_t> snmp;
+  LinkCounters gen_link, sink_link;
+  std::vector<uint64_t> perf_sink, perf_gen;
+};
+
+struct Probes {
+  const Lab* lab = nullptr;
+  const FloodGenerator* gen = nullptr;
+  const Accounting* acct = nullptr;
+  const PerfCounterGroup* perf_sink = nullptr;
+  const PerfCounterGroup* perf_gen = nullptr;
+};
+
+Snapshot take_snapshot(const Probes& p) {
+  Snapshot s;
+  s.t_ns = monotonic_ns();
+  s.sent = p.gen ? p.gen->sent() : 0;
+  s.received = p.acct->packets();
+  s.cpu = read_proc_stat();
+  s.net_rx = read_softirqs("NET_RX");
+  s.softnet = read_softnet_stat();
+  p.lab->sink_ns().run([&] { s.snmp = read_snmp_this_thread(); });
+  s.gen_link = p.lab->gen_link_counters(0);
+  s.sink_link = p.lab->sink_link_counters(0);
+  if (p.perf_sink) s.perf_sink = p.perf_sink->read();
+  if (p.perf_gen) s.perf_gen = p.perf_gen->read();
+  return s;
+}
+
+uint64_t sub(uint64_t b, uint64_t a) { return b >= a ? b - a : 0; }
+
+json link_delta(const LinkCounters& a, const LinkCounters& b) {
+  return {{"rx_packets", sub(b.rx_packets, a.rx_packets)}, {"tx_packets", sub(b.tx_packets, a.tx_packets)},
+          {"rx_bytes", sub(b.rx_bytes, a.rx_bytes)},       {"tx_bytes", sub(b.tx_bytes, a.tx_bytes)},
+          {"rx_dropped", sub(b.rx_dropped, a.rx_dropped)}, {"tx_dropped", sub(b.tx_dropped, a.tx_dropped)},
+          {"rx_errors", sub(b.rx_errors, a.rx_errors)},    {"tx_errors", sub(b.tx_errors, a.tx_errors)}};
+}
+
+json snmp_delta(const std::map<std::string, uint64_t>& a, const std::map<std::string, uint64_t>& b) {
+  json j = json::object();
+  for (const auto& [k, v] : b) {
+    if (k.rfind("Udp.", 0) != 0 && k != "Ip.InDiscards" && k != "Ip.InReceives") continue;
+    auto it = a.find(k);
+    j[k] = sub(v, it == a.end() ? 0 : it->second);
+  }
+  return j;
+}
+
+json softnet_delta(const std::vector<SoftnetCpu>& a, const std::vector<SoftnetCpu>& b) {
+  json arr = json::array();
+  for (size_t i = 0; i < b.size(); ++i) {
+    SoftnetCpu z;
+    const SoftnetCpu& x = i < a.size() ? a[i] : z;
+    arr.push_back({{"cpu", i},
+                   {"processed", sub(b[i].processed, x.processed)},
+                   {"dropped", sub(b[i].dropped, x.dropped)},
+                   {"time_squeeze", sub(b[i].time_squeeze, x.time_squeeze)}});
+  }
+  return arr;
+}
+
+json vec_delta(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  json arr = json::array();
+  for (size_t i = 0; i < b.size(); ++i) arr.push_back(sub(b[i], i < a.size() ? a[i] : 0));
+  return arr;
+}
+
+json perf_delta(const PerfCounterGroup* g, const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+  json arr = json::array();
+  if (!g) return arr;
+  for (size_t i = 0; i < g->events().size(); ++i) {
+    const auto& e = g->events()[i];
+    json j{{"name", e.name}, {"available", e.available}, {"reason", e.reason}};
+    j["value"] = e.available && i < a.size() && i < b.size() ? json(sub(b[i], a[i])) : json(nullptr);
+    arr.push_back(j);
+  }
+  return arr;
+}
+
+json thread_cpu_json(const ThreadCpu& t) {
+  return {{"user_ns", t.user_ns},
+          {"system_ns", t.system_ns},
+          {"voluntary_switches", t.voluntary_switches},
+          {"involuntary_switches", t.involuntary_switches}};
+}
+
+uint64_t get_u64(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<uint64_t>() : 0;
+}
+
+std::string format_rate(double pps) {
+  if (pps <= 0) return "max";
+  std::ostringstream o;
+  o << uint64_t(std::llround(pps)) << "pps";
+  return o.str();
+}
+
+}  // namespace
+
+std::string kernel_release() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+
+void validate_trial(const TrialSpec& s) {
+  const DriverInfo& tx = find_driver(s.tx.name, Direction::tx);
+  const DriverInfo& rx = find_driver(s.rx.name, Direction::rx);
+  validate_driver_options(tx, s.tx.options);
+  validate_driver_options(rx, s.rx.options);
+  if (s.lab.mtu < 68 || s.lab.mtu > 65535)
+    throw UsageError("MTU " + std::to_string(s.lab.mtu) + " is out of range; accepted: 68..65535");
+  size_t max_payload = size_t(s.lab.mtu) - kUdpIpv4Overhead;
+  if (s.payload_bytes < 18 || s.payload_bytes > max_payload) {
+    std::string msg = "payload size " + std::to_string(s.payload_bytes) + " is out of range for MTU " +
+                      std::to_string(s.lab.mtu) + "; accepted: 18.." + std::to_string(max_payload);
+    if (s.payload_bytes > max_payload)
+      msg += " (a " + std::to_string(s.payload_bytes) + "-byte payload needs --mtu " +
+             std::to_string(s.payload_bytes + kUdpIpv4Overhead) + ")";
+    throw UsageError(msg);
+  }
+  if (!std::isfinite(s.rate_pps) || s.rate_pps < 0)
+    throw UsageError("rate " + std::to_string(s.rate_pps) + " is not accepted; give packets/s > 0 or 'max'");
+  if (s.rate_pps > 1e8)
+    throw UsageError("rate " + std::to_string(uint64_t(s.rate_pps)) +
+                     " pps is impossible here (above 100 Mpps); give a lower rate or 'max'");
+  if (!(s.duration_s > 0) || s.duration_s > 3600)
+    throw UsageError("duration " + std::to_string(s.duration_s) + " s is not accepted; accepted: > 0 and <= 3600");
+  if (!(s.warmup_s >= 0) || s.warmup_s > 600)
+    throw UsageError("warm-up " + std::to_string(s.warmup_s) + " s is not accepted; accepted: 0..600");
+  if (s.burst < 1 || s.burst > 65536)
+    throw UsageError("burst " + std::to_string(s.burst) + " is not accepted; accepted: 1..65536");
+  if (s.flows < 1 || s.flows > 1024)
+    throw UsageError("flows " + std::to_string(s.flows) + " is not accepted; accepted: 1..1024");
+  if (!(s.interval_s >= 0.01))
+    throw UsageError("sample interval " + std::to_string(s.interval_s) + " s is not accepted; accepted: >= 0.01");
+  int cpus = online_cpu_count();
+  for (int cpu : {s.lab.gen_cpu, s.lab.sink_cpu})
+    if (cpu < 0 || cpu >= cpus)
+      throw UsageError("CPU " + std::to_string(cpu) + " does not exist; this machine has CPUs 0.." +
+                       std::to_string(cpus - 1));
+}
+
+std::string trial_command(const TrialSpec& s) {
+  std::ostringstream o;
+  o << "build/zcbench run --tx " << s.tx.name;
+  for (const auto& [k, v] : s.tx.options) o << " --tx-opt " << k << "=" << v;
+  o << " --rx " << s.rx.name;
+  for (const auto& [k, v] : s.rx.options) o << " --rx-opt " << k << "=" << v;
+  o << " --size " << s.payload_bytes << " --rate " << (s.rate_pps > 0 ? std::to_string(uint64_t(s.rate_pps)) : "max")
+    << " --duration " << s.duration_s << " --warmup " << s.warmup_s;
+  if (s.count) o << " --count " << s.count;
+  if (s.burst != 1) o << " --burst " << s.burst;
+  if (s.flows != 1) o << " --flows " << s.flows;
+  o << " --lab-mode " << lab_mode_name(s.lab.mode) << " --mtu " << s.lab.mtu << " --gen-cpu " << s.lab.gen_cpu
+    << " --sink-cpu " << s.lab.sink_cpu;
+  if (s.lab.gro) o << " --gro";
+  o << " --json";
+  return o.str();
+}
+
+json derive_trial(const json& params, const json& raw) {
+  json d = json::object();
+  double window_s = double(get_u64(raw, "window_ns")) / 1e9;
+  uint64_t rx_win = get_u64(raw, "received_in_window");
+  uint64_t tx_win = get_u64(raw, "sent_in_window");
+  uint64_t payload = params.value("payload_bytes", uint64_t(0));
+  d["offered_pps"] = params.contains("offered_pps") ? params["offered_pps"] : json(nullptr);
+  d["sent_pps"] = window_s > 0 ? json(double(tx_win) / window_s) : json(nullptr);
+  d["received_pps"] = window_s > 0 ? json(double(rx_win) / window_s) : json(nullptr);
+  d["received_mbps"] = window_s > 0 ? json(double(rx_win) * double(payload) * 8 / window_s / 1e6) : json(nullptr);
+
+  // CPU: busy time of every CPU in the window, per received packet.
+  int sink_cpu = params.value("sink_cpu", 1);
+  uint64_t busy_all = 0, busy_sink = 0;
+  if (raw.contains("cpu_delta"))
+    for (const auto& c : raw["cpu_delta"]) {
+      uint64_t busy = get_u64(c, "user_ns") + get_u64(c, "nice_ns") + get_u64(c, "system_ns") +
+                      get_u64(c, "irq_ns") + get_u64(c, "softirq_ns");
+      busy_all += busy;
+      if (c.value("cpu", -1) == sink_cpu) busy_sink = busy;
+    }
+  d["cpu_ns_per_pkt_total"] = rx_win ? json(double(busy_all) / double(rx_win)) : json(nullptr);
+  d["cpu_ns_per_pkt_sink"] = rx_win ? json(double(busy_sink) / double(rx_win)) : json(nullptr);
+  d["sink_cpu_percent"] = window_s > 0 ? json(100.0 * double(busy_sink) / (window_s * 1e9)) : json(nullptr);
+  json thread_ns = nullptr;
+  if (raw.contains("perf") && raw["perf"].contains("sink"))
+    for (const auto& e : raw["perf"]["sink"])
+      if (e.value("name", "") == "task-clock" && e["value"].is_number()) thread_ns = e["value"];
+  d["cpu_ns_per_pkt_sink_thread"] =
+      rx_win && thread_ns.is_number() ? json(thread_ns.get<double>() / double(rx_win)) : json(nullptr);
+
+  // Where the receive softirq ran: proves the lab mode took effect.
+  if (raw.contains("net_rx_softirqs_delta")) {
+    uint64_t total = 0, on_sink = 0;
+    const auto& v = raw["net_rx_softirqs_delta"];
+    for (size_t i = 0; i < v.size(); ++i) {
+      total += v[i].get<uint64_t>();
+      if (int(i) == sink_cpu) on_sink = v[i].get<uint64_t>();
+    }
+    d["net_rx_share_on_sink_cpu"] = total ? json(double(on_sink) / double(total)) : json(nullptr);
+  }
+
+  const json lat = raw.value("latency_ns", json::object());
+  d["latency_p50_ns"] = lat.value("p50", json(nullptr));
+  d["latency_p99_ns"] = lat.value("p99", json(nullptr));
+  d["latency_p999_ns"] = lat.value("p999", json(nullptr));
+
+  // Loss over the whole trial (after the drain), attributed layer by layer.
+  const json dc = raw.value("drop_counters", json::object());
+  DropCounters c;
+  c.sent = get_u64(dc, "sent");
+  c.received_unique = get_u64(dc, "received_unique");
+  c.softnet_dropped = get_u64(dc, "softnet_dropped");
+  c.sink_rx_dropped = get_u64(dc, "sink_rx_dropped");
+  c.gen_tx_dropped = get_u64(dc, "gen_tx_dropped");
+  c.udp_rcvbuf_errors = get_u64(dc, "udp_rcvbuf_errors");
+  c.udp_other_errors = get_u64(dc, "udp_other_errors");
+  c.ring_drops = get_u64(dc, "ring_drops");
+  DropAttribution a = attribute_drops(c);
+  d["lost_packets"] = a.lost;
+  d["loss_ratio"] = c.sent ? json(double(a.lost) / double(c.sent)) : json(nullptr);
+  d["drops"] = a.to_json();
+  d["reconciliation_ok"] = a.reconciled;
+  return d;
+}
+
+TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_stop) {
+  validate_trial(spec);
+  const DriverInfo& tx_info = find_driver(spec.tx.name, Direction::tx);
+  const DriverInfo& rx_info = find_driver(spec.rx.name, Direction::rx);
+  DriverOptions tx_opts = validate_driver_options(tx_info, spec.tx.options);
+  DriverOptions rx_opts = validate_driver_options(rx_info, spec.rx.options);
+
+  json params = {{"tx", spec.tx.name},
+                 {"tx_opts", tx_opts.to_json()},
+                 {"rx", spec.rx.name},
+                 {"rx_opts", rx_opts.to_json()},
+                 {"generator", "flood"},
+                 {"payload_bytes", spec.payload_bytes},
+                 {"frame_bytes", spec.payload_bytes + kEthernetOverhead},
+                 {"rate_mode", spec.rate_pps > 0 ? "fixed" : "max"},
+                 {"offered_pps", spec.rate_pps > 0 ? json(spec.rate_pps) : json(nullptr)},
+                 {"duration_s", spec.duration_s},
+                 {"warmup_s", spec.warmup_s},
+                 {"count", spec.count},
+                 {"burst", spec.burst},
+                 {"flows", spec.flows},
+                 {"repetition", spec.repetition},
+                 {"lab_mode", lab_mode_name(spec.lab.mode)},
+                 {"mtu", spec.lab.mtu},
+                 {"gen_cpu", spec.lab.gen_cpu},
+                 {"sink_cpu", spec.lab.sink_cpu},
+                 {"gro", spec.lab.gro},
+                 {"kernel", kernel_release()},
+                 {"traffic", rx_info.traffic},
+                 {"accounting", rx_opts.text("accounting")}};
+  for (auto it = spec.extra_params.begin(); it != spec.extra_params.end(); ++it) params[it.key()] = it.value();
+  std::ostringstream name;
+  name << spec.tx.name << "->" << spec.rx.to_string() << " " << spec.payload_bytes << "B "
+       << format_rate(spec.rate_pps) << " #" << spec.repetition;
+  json record = {{"kind", "trial"},   {"suite", spec.suite}, {"name", name.str()}, {"command", trial_command(spec)},
+                 {"params", params},  {"status", "pass"},    {"reason", ""},       {"lab", json::object()},
+                 {"raw", json::object()}, {"derived", json::object()}};
+
+  auto skip = [&](const std::string& why) {
+    record["status"] = "skip";
+    record["reason"] = "unsupported: " + why;
+    return TrialOutcome{record, false};
+  };
+  for (const DriverInfo* info : {&tx_info, &rx_info}) {
+    Usability u = info->probe ? info->probe() : Usability{};
+    if (!u.usable) return skip(info->name + ": " + u.reason);
+  }
+
+  // No lab, no trial: an EnvError here is the environment's (privileges),
+  // not the transport's, so it propagates to the caller.
+  Lab lab = Lab::create(spec.lab);
+  record["lab"] = lab.describe();
+  const LabPort& port = lab.ports().at(0);
+
+  AccountingMode acct_mode = parse_accounting_mode(rx_opts.text("accounting"));
+  Accounting acct(acct_mode, spec.flows);
+  std::unique_ptr<RxDriver> rx = rx_info.make_rx();
+  std::unique_ptr<TxDriver> tx = tx_info.make_tx();
+
+  std::atomic<bool> stop_gen{false}, gen_done{false}, stop_sink{false};
+  std::promise<pid_t> sink_ready, gen_ready;
+  std::promise<uint64_t> go;  // generator start time
+  std::shared_future<uint64_t> go_future = go.get_future().share();
+  std::exception_ptr sink_error, gen_error;
+  json rx_stats, sink_thread, gen_thread;
+  uint64_t rx_kernel_drops = 0;
+
+  const uint64_t warmup_ns = uint64_t(spec.warmup_s * 1e9);
+  const uint64_t window_ns = uint64_t(spec.duration_s * 1e9);
+
+  std::thread sink_thread_handle([&] {
+    bool ready_sent = false;
+    try {
+      lab.sink_ns().enter_this_thread();
+      pin_this_thread(spec.lab.sink_cpu);
+      RxContext ctx;
+      ctx.ifname = port.sink_ifname;
+      ctx.ifindex = port.sink_ifindex;
+      ctx.local_ip = port.sink_ip;
+      ctx.udp_port = kFloodUdpPort;
+      ctx.payload_bytes = spec.payload_bytes;
+      ctx.mtu = spec.lab.mtu;
+      ctx.flows = spec.flows;
+      ctx.options = rx_opts;
+      rx->open(ctx);
+      sink_ready.set_value(this_tid());
+      ready_sent = true;
+      uint64_t last_rx = 0, deadline = 0;
+      while (!stop_sink.load(std::memory_order_relaxed)) {
+        size_t n = rx->receive(acct, 10);
+        if (gen_done.load(std::memory_order_relaxed)) {
+          // Drain: keep receiving until 100 ms of silence (at most 2 s).
+          uint64_t now = monotonic_ns();
+          if (!deadline) {
+            deadline = now + 2000000000ull;
+            last_rx = now;
+          }
+          if (n) last_rx = now;
+          if (now - last_rx > 100000000ull || now > deadline) break;
+        }
+      }
+      rx_stats = rx->kernel_stats();
+      rx_kernel_drops = rx->kernel_drops();
+      sink_thread = thread_cpu_json(read_thread_rusage());
+    } catch (...) {
+      sink_error = std::current_exception();
+      if (!ready_sent) sink_ready.set_exception(sink_error);
+    }
+  });
+
+  FloodSpec fs;
+  fs.payload_bytes = spec.payload_bytes;
+  fs.rate_pps = spec.rate_pps;
+  fs.burst = spec.burst;
+  fs.flows = spec.flows;
+  fs.max_packets = spec.count;
+  std::unique_ptr<FloodGenerator> gen;
+  json tx_stats;
+  std::thread gen_thread_handle([&] {
+    bool ready_sent = false;
+    try {
+      lab.gen_ns().enter_this_thread();
+      pin_this_thread(spec.lab.gen_cpu);
+      TxContext ctx;
+      ctx.ifname = port.gen_ifname;
+      ctx.ifindex = port.gen_ifindex;
+      ctx.src_ip = port.gen_ip;
+      ctx.dst_ip = port.sink_ip;
+      ctx.src_mac = port.gen_mac;
+      ctx.dst_mac = port.sink_mac;
+      ctx.src_port = kFloodSrcPortBase;
+      ctx.dst_port = kFloodUdpPort;
+      ctx.payload_bytes = spec.payload_bytes;
+      ctx.mtu = spec.lab.mtu;
+      ctx.flows = spec.flows;
+      ctx.options = tx_opts;
+      tx->open(ctx);
+      gen_ready.set_value(this_tid());
+      ready_sent = true;
+      uint64_t start = go_future.get();
+      if (start) gen->run(start, stop_gen);
+      tx_stats = tx->kernel_stats();
+      gen_thread = thread_cpu_json(read_thread_rusage());
+    } catch (...) {
+      gen_error = std::current_exception();
+      if (!ready_sent) gen_ready.set_exception(gen_error);
+    }
+    gen_done.store(true);
+  });
+
+  auto abort_threads = [&] {
+    stop_gen.store(true);
+    try {
+      go.set_value(0);
+    } catch (...) {
+    }
+    gen_thread_handle.join();
+    gen_done.store(true);
+    stop_sink.store(true);
+    sink_thread_handle.join();
+  };
+
+  pid_t sink_tid = 0, gen_tid = 0;
+  try {
+    sink_tid = sink_ready.get_future().get();
+    gen_tid = gen_ready.get_future().get();
+  } catch (const EnvError& e) {
+    abort_threads();
+    return skip(e.what());
+  } catch (...) {
+    abort_threads();
+    throw;
+  }
+
+  std::vector<std::string> events = spec.perf_events;
+  if (events.empty()) {
+    events = default_software_events();
+    for (const auto& e : default_hardware_events()) events.push_back(e);
+  }
+  PerfCounterGroup perf_sink(sink_tid, events);
+  PerfCounterGroup perf_gen(gen_tid, events);
+  Probes probes{&lab, gen.get(), &acct, &perf_sink, &perf_gen};
+
+  Snapshot s0 = take_snapshot(probes);
+  const uint64_t t0 = monotonic_ns() + 2000000;  // let the snapshot settle
+  const uint64_t a_time = t0 + warmup_ns, b_time = a_time + window_ns;
+  fs.end_ns = b_time;
+  gen = std::make_unique<FloodGenerator>(*tx, fs);  // the generator thread touches it only after `go`
+  probes.gen = gen.get();
+  acct.set_latency_window(a_time, b_time);
+  go.set_value(t0);
+
+  json intervals = json::array();
+  const uint64_t interval_ns = uint64_t(spec.interval_s * 1e9);
+  uint64_t next_tick = t0 + interval_ns;
+  Snapshot sa, sb;
+  bool have_a = false, have_b = false, interrupted = false;
+  while (!have_b) {
+    uint64_t next_edge = have_a ? b_time : a_time;
+    wait_until(std::min(next_tick, next_edge));
+    if (external_stop && external_stop->load()) {
+      interrupted = true;
+      stop_gen.store(true);
+      break;
+    }
+    uint64_t now = monotonic_ns();
+    bool finished = gen_done.load();
+    if (now >= next_tick) {
+      auto cpu = read_proc_stat();
+      json busy = json::array();
+      for (size_t i = 0; i < cpu.size(); ++i)
+        busy.push_back(sub(cpu[i].busy_ns(), i < s0.cpu.size() ? s0.cpu[i].busy_ns() : 0));
+      intervals.push_back({{"t_ns", now - t0}, {"sent", gen->sent()}, {"received", acct.packets()}, {"cpu_busy_ns", busy}});
+      while (next_tick <= now) next_tick += interval_ns;
+    }
+    if (!have_a && (now >= a_time || finished)) {
+      sa = take_snapshot(probes);
+      have_a = true;
+    }
+    if (have_a && (now >= b_time || finished)) {
+      sb = take_snapshot(probes);
+      have_b = true;
+    }
+  }
+  gen_thread_handle.join();
+  gen_done.store(true);
+  sink_thread_handle.join();
+  if (gen_error) std::rethrow_exception(gen_error);
+  if (sink_error) std::rethrow_exception(sink_error);
+  if (interrupted) return TrialOutcome{record, true};
+  Snapshot sc = take_snapshot(probes);
+
+  json raw;
+  raw["window_ns"] = sub(sb.t_ns, sa.t_ns);
+  raw["sent_total"] = gen->sent();
+  raw["sent_in_window"] = sub(sb.sent, sa.sent);
+  json gstats = gen->stats();
+  raw["tx_errors"] = gstats["refusals"];
+  raw["received_total"] = acct.packets();
+  raw["received_in_window"] = sub(sb.received, sa.received);
+  raw["received_bytes_total"] = acct.bytes();
+  raw["sequence"] = acct.sequence_json();
+  json cpu = json::array();
+  for (const auto& c : cpu_delta(sa.cpu, sb.cpu)) cpu.push_back(c.to_json());
+  raw["cpu_delta"] = cpu;
+  raw["net_rx_softirqs_delta"] = vec_delta(sa.net_rx, sb.net_rx);
+  raw["softnet_delta"] = softnet_delta(s0.softnet, sc.softnet);
+  raw["snmp_sink_delta"] = snmp_delta(s0.snmp, sc.snmp);
+  raw["link_delta"] = {{"gen", link_delta(s0.gen_link, sc.gen_link)}, {"sink", link_delta(s0.sink_link, sc.sink_link)}};
+  raw["driver_stats"] = {{"rx", rx_stats.is_null() ? json::object() : rx_stats},
+                         {"tx", tx_stats.is_null() ? json::object() : tx_stats},
+                         {"flood", gstats}};
+  raw["threads"] = {{"sink", sink_thread}, {"gen", gen_thread}};
+  raw["perf"] = {{"sink", perf_delta(&perf_sink, sa.perf_sink, sb.perf_sink)},
+                 {"gen", perf_delta(&perf_gen, sa.perf_gen, sb.perf_gen)}};
+  raw["latency_ns"] = acct.latency_json();
+  raw["intervals"] = intervals;
+
+  uint64_t softnet_dropped = 0;
+  for (const auto& c : raw["softnet_delta"]) softnet_dropped += c["dropped"].get<uint64_t>();
+  const json& snmp = raw["snmp_sink_delta"];
+  uint64_t rcvbuf = get_u64(snmp, "Udp.RcvbufErrors");
+  uint64_t in_err = get_u64(snmp, "Udp.InErrors");
+  raw["drop_counters"] = {{"sent", gen->sent()},
+                          {"received_unique", acct.unique()},
+                          {"softnet_dropped", softnet_dropped},
+                          {"sink_rx_dropped", raw["link_delta"]["sink"]["rx_dropped"]},
+                          {"gen_tx_dropped", raw["link_delta"]["gen"]["tx_dropped"]},
+                          {"udp_rcvbuf_errors", rcvbuf},
+                          {"udp_other_errors", sub(in_err, rcvbuf) + get_u64(snmp, "Udp.NoPorts")},
+                          {"ring_drops", rx_kernel_drops}};
+  record["raw"] = raw;
+  record["derived"] = derive_trial(params, raw);
+
+  std::vector<std::string> problems;
+  if (acct.corrupt()) problems.push_back(std::to_string(acct.corrupt()) + " corrupt packets");
+  if (acct.duplicates()) problems.push_back(std::to_string(acct.duplicates()) + " duplicated packets");
+  if (!record["derived"]["reconciliation_ok"].get<bool>()) {
+    const json& d = record["derived"]["drops"];
+    problems.push_back("loss does not reconcile: lost " + d["lost"].dump() + ", unattributed " +
+                       d["unattributed"].dump() + ", over-attributed " + d["over_attributed"].dump());
+  }
+  if (gen->sent() == 0) problems.push_back("the generator sent nothing");
+  if (!problems.empty()) {
+    record["status"] = "fail";
+    std::string r;
+    for (const auto& p : problems) r += (r.empty() ? "" : "; ") + p;
+    record["reason"] = r;
+  }
+  return TrialOutcome{record, false};
+}
+
+}  // namespace zc

@@ -1,0 +1,63 @@
+// One trial: generator × sink × payload size × offered rate × duration, in a
+// fresh lab. warm-up → measurement window → stop generator → drain → collect
+// (DESIGN.md "A trial, measured"). The result is one record (docs/results-format.md).
+#pragma once
+#include <atomic>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "harness/lab.h"
+#include "harness/options.h"
+
+namespace zc {
+
+struct TrialSpec {
+  DriverSpec tx{"sendmmsg", {}};
+  DriverSpec rx{"recvmmsg", {}};
+  size_t payload_bytes = 272;
+  double rate_pps = 100000;   // <= 0: max
+  double duration_s = 2.0;    // measurement window
+  double warmup_s = 0.5;
+  uint64_t count = 0;         // 0: bounded by time only
+  uint32_t burst = 1;
+  int flows = 1;
+  LabOptions lab;
+  double interval_s = 0.1;    // per-interval samples
+  std::vector<std::string> perf_events;  // empty: software + hardware defaults
+  // Bookkeeping carried into the record.
+  std::string suite = "adhoc";
+  int repetition = 0;
+  nlohmann::json extra_params = nlohmann::json::object();  // e.g. {"claim": 2}
+};
+
+inline constexpr uint16_t kFloodUdpPort = 9000;
+inline constexpr uint16_t kFloodSrcPortBase = 10000;
+inline constexpr size_t kUdpIpv4Overhead = 28;  // IPv4 20 + UDP 8
+inline constexpr size_t kEthernetOverhead = 46; // header 14 + FCS 4 + IPv4 20 + UDP 8: frame = payload + 46
+
+// Checks sizes, rates, durations and the drivers' options before any traffic;
+// throws UsageError naming the value and what is accepted.
+void validate_trial(const TrialSpec& spec);
+
+// The `zcbench run` command line that reproduces this trial.
+std::string trial_command(const TrialSpec& spec);
+
+struct TrialOutcome {
+  nlohmann::json record;
+  bool interrupted = false;  // stop flag seen: record is incomplete, do not store
+};
+
+// Runs the trial. A transport the kernel cannot run becomes a `skip` record
+// ("unsupported: <kernel's reason>"); usage errors are thrown. `stop` (may be
+// null) aborts early (Ctrl-C).
+TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* stop);
+
+// Derived figures from raw counters: the one place rates and ratios are
+// computed (exposed for tests).
+nlohmann::json derive_trial(const nlohmann::json& params, const nlohmann::json& raw);
+
+std::string kernel_release();
+
+}  // namespace zc

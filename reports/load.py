@@ -1,0 +1,144 @@
+"""run.json -> pandas DataFrames.
+
+Every reader of run.json goes through here, so sections never touch the raw
+document's shape and a missing optional field is a NaN column, not a KeyError.
+"""
+import json
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .fmt import pps
+
+# Columns sections may rely on even when no record carries them (a run with
+# only skipped trials, an old writer, an empty run).
+TRIAL_COLUMNS = [
+    "suite", "name", "command", "status", "reason",
+    "params.tx", "params.rx", "params.payload_bytes", "params.frame_bytes",
+    "params.rate_mode", "params.offered_pps", "params.repetition", "params.lab_mode",
+    "params.kernel", "params.claim", "params.generator",
+    "raw.window_ns", "raw.sent_in_window", "raw.received_in_window",
+    "derived.offered_pps", "derived.sent_pps", "derived.received_pps",
+    "derived.lost_packets", "derived.loss_ratio",
+    "derived.cpu_ns_per_pkt_sink", "derived.cpu_ns_per_pkt_total",
+    "derived.cpu_ns_per_pkt_sink_thread", "derived.sink_cpu_percent",
+    "derived.latency_p50_ns", "derived.latency_p99_ns", "derived.received_mbps",
+    "derived.reconciliation_ok",
+    "derived.drops.backlog", "derived.drops.link", "derived.drops.socket_rcvbuf",
+    "derived.drops.ring", "derived.drops.sink_gaps", "derived.drops.unattributed",
+    "derived.drops.over_attributed",
+]
+CONFORMANCE_COLUMNS = ["suite", "name", "status", "reason", "params.transport", "params.check",
+                       "params.conformance_item", "raw.duration_ms"]
+
+# Trials that measured something; skip and error records carry no numbers.
+MEASURED = ("pass", "fail")
+
+
+@dataclass
+class Run:
+    """A loaded run: the document plus its records as tables."""
+    doc: dict
+    path: str = ""
+    trials: pd.DataFrame = field(default_factory=pd.DataFrame)
+    conformance: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def context(self):
+        return self.doc.get("context") or {}
+
+    @property
+    def status(self):
+        return self.doc.get("status", "")
+
+    @property
+    def measured(self):
+        """Trials with numbers in them (pass or fail)."""
+        return self.trials[self.trials["status"].isin(MEASURED)]
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    run = from_doc(doc)
+    run.path = path
+    return run
+
+
+def from_doc(doc):
+    records = [r for r in doc.get("records") or [] if isinstance(r, dict)]
+    trials = [r for r in records if r.get("kind") == "trial"]
+    checks = [r for r in records if r.get("kind") == "conformance"]
+    return Run(doc=doc, trials=_trials_frame(trials),
+               conformance=_frame(checks, CONFORMANCE_COLUMNS))
+
+
+def _frame(records, columns):
+    if records:
+        df = pd.json_normalize(records, sep=".")
+    else:
+        df = pd.DataFrame()
+    for c in columns:
+        if c not in df.columns:
+            df[c] = pd.Series([None] * len(df), dtype=object)
+    # The record itself stays available for lists json_normalize leaves alone
+    # (raw.cpu_delta, lab.ports).
+    df["record"] = pd.Series(records, dtype=object)
+    return df.reset_index(drop=True)
+
+
+def _trials_frame(records):
+    df = _frame(records, TRIAL_COLUMNS)
+    params = [r.get("params") or {} for r in records]
+    # Repetitions of one configuration share every param but the repetition;
+    # canonical JSON makes nested option dicts comparable.
+    df["config"] = pd.Series([_config_key(p) for p in params], dtype=object)
+    df["sink"] = pd.Series(_labels(params, "rx", "rx_opts"), dtype=object)
+    df["source"] = pd.Series(_labels(params, "tx", "tx_opts"), dtype=object)
+    df["pair"] = pd.Series([f"{s} → {k}" for s, k in zip(df["source"], df["sink"])], dtype=object)
+    df["rate_order"] = pd.Series([_rate_order(p) for p in params], dtype=float)
+    df["rate_label"] = pd.Series([rate_label(p) for p in params], dtype=object)
+    return df
+
+
+def _config_key(params):
+    return json.dumps({k: v for k, v in params.items() if k != "repetition"},
+                      sort_keys=True, default=str)
+
+
+def _labels(params, name_key, opts_key):
+    """Transport name plus the options that tell its configurations apart.
+
+    Only options whose value differs between this run's trials of the same
+    transport are shown: "recvmmsg accounting=count", not every default.
+    """
+    seen = {}
+    for p in params:
+        for k, v in (p.get(opts_key) or {}).items():
+            seen.setdefault((p.get(name_key), k), set()).add(str(v))
+    out = []
+    for p in params:
+        name = str(p.get(name_key) or "?")
+        opts = p.get(opts_key) or {}
+        varying = [f"{k}={v}" for k, v in sorted(opts.items())
+                   if len(seen.get((p.get(name_key), k), ())) > 1]
+        out.append(" ".join([name] + varying))
+    return out
+
+
+def _rate_order(params):
+    """Sort key for offered rates: fixed rates by value, 'max' after all of them."""
+    if params.get("rate_mode") == "max":
+        return math.inf
+    v = params.get("offered_pps")
+    return float(v) if isinstance(v, (int, float)) else math.nan
+
+
+def rate_label(params):
+    if params.get("rate_mode") == "max":
+        return "max"
+    v = params.get("offered_pps")
+    if not isinstance(v, (int, float)):
+        return "?"
+    return pps(v)

@@ -1,0 +1,60 @@
+"""Conformance matrix: transport × check, pass/fail/skip with the reason."""
+from .. import fmt
+from ..html import empty, fragment
+
+TITLE = "Conformance"
+
+TEMPLATE = """
+<p class="note">Each cell is one check of the kernel's documented contract
+(item numbers refer to CONFORMANCE.md). A <em>skip</em> with reason "unsupported: …" means this kernel
+or lab cannot run the check; it is never counted as a pass.</p>
+<table class="matrix">
+ <thead><tr><th>item</th><th>check</th>{% for t in transports %}<th>{{ t }}</th>{% endfor %}</tr></thead>
+ <tbody>
+ {% for row in rows %}
+  <tr><td class="num">{{ row.item }}</td><td><code>{{ row.check }}</code></td>
+  {% for cell in row.cells %}
+   {% if cell %}
+    <td class="cell {{ cell[0].status }}">{% for c in cell %}{{ badge(c.status, c.reason) }}{% if c.reason %}<div class="why">{{ c.reason }}</div>{% endif %}{% endfor %}</td>
+   {% else %}<td class="cell none" title="not a check of this transport">·</td>{% endif %}
+  {% endfor %}</tr>
+ {% endfor %}
+ </tbody>
+ <tfoot><tr><th></th><th>totals</th>
+ {% for t in transports %}<td class="totals">{% for s, n in totals[t] %}{{ badge(s) }}&nbsp;{{ n }} {% endfor %}</td>{% endfor %}
+ </tr></tfoot>
+</table>
+"""
+
+
+def _text(v):
+    return "" if fmt.missing(v) else str(v)
+
+
+def matrix(conf):
+    """(transports, rows, totals): rows ordered by item number, then check name."""
+    transports = sorted({_text(t) or "?" for t in conf["params.transport"]})
+    cells = {}
+    for _, r in conf.iterrows():
+        check = _text(r["params.check"]) or _text(r["name"]) or "?"
+        item = r["params.conformance_item"]
+        key = (check, "" if fmt.missing(item) else int(item))
+        cells.setdefault(key, {}).setdefault(_text(r["params.transport"]) or "?", []).append(
+            {"status": _text(r["status"]) or "?", "reason": _text(r["reason"])})
+    order = sorted(cells, key=lambda k: (k[1] == "", k[1] if k[1] != "" else 0, k[0]))
+    rows = [{"check": c, "item": i, "cells": [cells[(c, i)].get(t) for t in transports]}
+            for c, i in order]
+    totals = {}
+    for t in transports:
+        sub = conf[conf["params.transport"].map(lambda v: (_text(v) or "?") == t)]
+        totals[t] = [(s, int((sub["status"] == s).sum()))
+                     for s in ("pass", "fail", "skip", "error") if (sub["status"] == s).any()]
+    return transports, rows, totals
+
+
+def render(run):
+    if run.conformance.empty:
+        return TITLE, empty("No conformance records in this run "
+                            "(run the conformance suites, e.g. ./run.py test).")
+    transports, rows, totals = matrix(run.conformance)
+    return TITLE, fragment(TEMPLATE, transports=transports, rows=rows, totals=totals)

@@ -1,0 +1,66 @@
+"""Received versus offered rate, per sink and payload size."""
+import numpy as np
+
+from .. import charts, fmt
+from ..html import empty, fragment
+from ..stats import by_config
+
+TITLE = "Packet rates"
+METRICS = ["derived.offered_pps", "derived.sent_pps", "derived.received_pps",
+           "derived.loss_ratio", "derived.latency_p50_ns", "derived.latency_p99_ns",
+           "derived.received_mbps"]
+
+TEMPLATE = """
+<p class="note">Received packets per second (median, bars: min – max over repetitions) for each
+generator → sink pair at each offered rate. <em>max</em> means the generator sends as fast as it can;
+its real rate is the <em>sent</em> column.</p>
+<figure>{{ chart }}</figure>
+<table>
+ <thead><tr><th>generator → sink</th><th>payload</th><th>offered</th><th class="num">sent</th>
+  <th class="num">received</th><th class="num">loss</th><th class="num">received Mbit/s</th>
+  <th class="num">latency p50</th><th class="num">latency p99</th></tr></thead>
+ <tbody>
+ {% for r in rows %}
+  <tr><td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+   <td class="num">{{ stat(r, "derived.sent_pps", fmt.pps) }}</td>
+   <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
+   <td class="num">{{ stat(r, "derived.loss_ratio", fmt.pct) }}</td>
+   <td class="num">{{ stat(r, "derived.received_mbps", fmt.plain) }}</td>
+   <td class="num">{{ stat(r, "derived.latency_p50_ns", fmt.ns) }}</td>
+   <td class="num">{{ stat(r, "derived.latency_p99_ns", fmt.ns) }}</td></tr>
+ {% endfor %}
+ </tbody>
+</table>
+"""
+
+
+def chart(agg):
+    """One panel per payload size; x: offered rates in order, y: received Mpps."""
+    sizes = sorted(agg["params.payload_bytes"].dropna().unique())
+    pairs = sorted(set(agg["pair"]))
+    colours = charts.pair_colours(pairs)
+    fig, axes = charts.figure(ncols=max(1, len(sizes)))
+    for ax, size in zip(axes, sizes):
+        g = agg[agg["params.payload_bytes"] == size]
+        rates = g.drop_duplicates("rate_label").sort_values("rate_order")["rate_label"].tolist()
+        m = "derived.received_pps"
+        series = {}
+        for _, r in g.iterrows():
+            series.setdefault(r["pair"], {})[r["rate_label"]] = (
+                r[f"{m}.med"], r[f"{m}.min"], r[f"{m}.max"])
+        charts.grouped_bars(ax, rates, {p: series[p] for p in pairs if p in series}, colours,
+                            scale=1e6)
+        ax.set_xticklabels(rates)
+        ax.set_title(f"{int(size)} B payload ({int(size) + 46} B frame)")
+        ax.set_xlabel("offered rate")
+        ax.set_ylabel("received (Mpps)")
+    charts.legend_below(fig, axes)
+    return charts.svg(fig, "Received rate versus offered rate per sink and payload size")
+
+
+def render(run):
+    agg = by_config(run.trials, METRICS)
+    if agg.empty:
+        return TITLE, empty("No measured trials: nothing to plot.")
+    rows = [r for _, r in agg.iterrows()]
+    return TITLE, fragment(TEMPLATE, chart=chart(agg), rows=rows)

@@ -1,0 +1,140 @@
+import copy
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from reports.load import from_doc
+from reports.render import render_run
+from reports.sections import SECTIONS, register
+from reports.tests.helpers import NAMES, fixture_doc, fixture_path, trial, trial_doc
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def render(doc):
+    return render_run(from_doc(doc), strict=True)
+
+
+@functools.lru_cache(maxsize=None)
+def rendered(name):
+    """A fixture's page, rendered once for all tests that only read it."""
+    return render(fixture_doc(name))
+
+
+class SectionsTest(unittest.TestCase):
+    def test_each_section_renders_each_fixture(self):
+        for name in NAMES:
+            run = from_doc(fixture_doc(name))
+            for s in SECTIONS:
+                with self.subTest(fixture=name, section=s.key):
+                    title, html = s.render(run)
+                    self.assertTrue(title)
+                    self.assertIsInstance(str(html), str)
+
+    def test_sections_survive_sparse_records(self):
+        skip = trial(status="skip")
+        skip["raw"], skip["derived"] = {}, {}
+        error = {"kind": "trial", "suite": "quick", "name": "x", "params": {}, "status": "error",
+                 "reason": "lab setup failed", "raw": {}, "derived": {}}
+        bare = trial()  # a pass with nothing optional: no lab, no cpu_delta, no latency
+        bare["derived"] = {"received_pps": 10.0, "sent_pps": 10.0}
+        conf = {"kind": "conformance", "suite": "c", "name": "n", "params": {},
+                "status": "skip", "reason": "unsupported: x", "raw": {}, "derived": {}}
+        for records in ([skip], [error], [bare], [conf], [skip, error, bare, conf]):
+            doc = trial_doc(records)
+            doc["context"] = {}
+            with self.subTest(records=[r["status"] for r in records]):
+                html = render(doc)
+                self.assertIn("</html>", html)
+
+    def test_conformance_matrix_shows_reason_inline(self):
+        html = rendered("complete")
+        self.assertIn("unsupported: bind(XDP_ZEROCOPY) on veth", html)
+        self.assertIn('class="cell fail"', html)
+
+    def test_claim_two_now_and_unmeasured_claims(self):
+        html = rendered("complete")
+        self.assertIn("kept of offered", html)
+        self.assertIn("not yet measurable: needs tpacket_v3, tpacket_v1, pktgen", html)
+        # 402 000 of 2.35 Mpps offered = 17.1 %
+        self.assertIn("17.1\u00a0%", html)
+        html = rendered("empty")
+        self.assertEqual(html.count("not yet measurable"), 5)
+
+    def test_register_adds_a_section(self):
+        saved = list(SECTIONS)
+        try:
+            register("family_x", lambda run: ("Family X", "<p>x</p>"), before="environment")
+            html = rendered("empty")
+            self.assertIn('href="#family_x"', html)
+            self.assertLess(html.index('id="family_x"'), html.index('id="environment"'))
+            with self.assertRaises(ValueError):
+                register("family_x", lambda run: ("", ""))
+        finally:
+            SECTIONS[:] = saved
+
+
+class PageTest(unittest.TestCase):
+    def test_toc_links_every_section(self):
+        html = rendered("complete")
+        for s in SECTIONS:
+            self.assertIn(f'href="#{s.key}"', html)
+            self.assertIn(f'id="{s.key}"', html)
+        self.assertNotIn('class="error"', html)
+
+    def test_interrupted_banner(self):
+        html = rendered("interrupted")
+        self.assertIn("Partial run: 24 trials completed", html)
+        self.assertNotIn("Partial run", rendered("complete"))
+
+    def test_no_external_references(self):
+        for name in NAMES:
+            html = rendered(name)
+            with self.subTest(name):
+                self.assertIsNone(re.search(r'(src|href)\s*=\s*["\']?\s*(https?:)?//', html))
+                self.assertNotIn("http://", html)
+                self.assertNotIn("https://", html)
+                self.assertNotIn("<script", html.lower())
+                self.assertNotIn("@import", html)
+                self.assertIsNone(re.search(r"url\(\s*['\"]?(https?:)?//", html))
+
+    def test_strings_from_the_json_are_escaped(self):
+        doc = copy.deepcopy(fixture_doc("complete"))
+        evil = '<script>alert("x")</script>'
+        doc["records"][-1]["reason"] = evil  # a conformance record
+        doc["records"][0]["params"]["rx"] = "<img src=x onerror=alert(1)>"
+        doc["context"]["host"]["hostname"] = '"><b>host</b>'
+        doc["run_id"] = "</title><script>1</script>"
+        html = render(doc)
+        self.assertNotIn("<script", html)
+        self.assertNotIn("<img", html)
+        self.assertNotIn("<b>host</b>", html)
+        self.assertIn("&lt;script&gt;alert(", html)
+
+    def test_cli_writes_report_beside_run_json(self):
+        with tempfile.TemporaryDirectory() as d:
+            src = os.path.join(d, "run.json")
+            shutil.copy(fixture_path("interrupted"), src)
+            p = subprocess.run([sys.executable, "-m", "reports", src], cwd=REPO,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            out = os.path.join(d, "report.html")
+            self.assertTrue(os.path.getsize(out) > 10_000)
+            other = os.path.join(d, "x.html")
+            p = subprocess.run([sys.executable, "-m", "reports", src, "-o", other], cwd=REPO,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertTrue(os.path.exists(other))
+            p = subprocess.run([sys.executable, "-m", "reports", os.path.join(d, "none.json")],
+                               cwd=REPO, capture_output=True, text=True, timeout=120)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("none.json", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,65 @@
+import copy
+import io
+import unittest
+from contextlib import redirect_stdout
+
+from reports import validate
+from reports.tests.helpers import NAMES, fixture_doc, fixture_path, trial, trial_doc
+
+
+class SchemaTest(unittest.TestCase):
+    def setUp(self):
+        self.schema = validate.load_schema()
+
+    def test_fixtures_are_valid(self):
+        for name in NAMES:
+            with self.subTest(name):
+                self.assertEqual(validate.errors(fixture_doc(name), self.schema), [])
+
+    def test_trial_without_rx_is_rejected_with_its_path(self):
+        doc = fixture_doc("complete")
+        del doc["records"][0]["params"]["rx"]
+        errs = validate.errors(doc, self.schema)
+        self.assertTrue(any(e.startswith("$.records[0].params:") and "'rx'" in e for e in errs),
+                        errs)
+
+    def test_measured_trial_needs_received_pps_but_skip_may_be_empty(self):
+        t = trial()
+        del t["derived"]["received_pps"]
+        self.assertTrue(validate.errors(trial_doc([t]), self.schema))
+        skip = trial(status="skip")
+        skip["raw"], skip["derived"] = {}, {}
+        skip["reason"] = "unsupported: no such socket family"
+        self.assertEqual(validate.errors(trial_doc([skip]), self.schema), [])
+
+    def test_non_pass_needs_a_reason(self):
+        t = trial(status="fail")
+        t["reason"] = ""
+        self.assertTrue(validate.errors(trial_doc([t]), self.schema))
+
+    def test_unknown_fields_are_allowed_and_offered_may_be_null(self):
+        doc = copy.deepcopy(fixture_doc("complete"))
+        doc["future_field"] = {"x": 1}
+        doc["records"][0]["params"]["new_knob"] = "on"
+        doc["records"][0]["derived"]["offered_pps"] = None
+        self.assertEqual(validate.errors(doc, self.schema), [])
+
+    def test_bad_enums(self):
+        for mutate in (lambda d: d.update(status="done"),
+                       lambda d: d.update(schema_version=2),
+                       lambda d: d["records"][0].update(status="ok"),
+                       lambda d: d["records"][0].update(kind="bench")):
+            doc = fixture_doc("complete")
+            mutate(doc)
+            self.assertTrue(validate.errors(doc, self.schema))
+
+    def test_cli_exit_codes(self):
+        out = io.StringIO()
+        with redirect_stdout(out):
+            self.assertEqual(validate.main([fixture_path(n) for n in NAMES]), 0)
+            self.assertEqual(validate.main(["/nonexistent/run.json"]), 1)
+        self.assertIn("valid", out.getvalue())
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,1000 @@
+#!/usr/bin/env python3
+"""zcbench's front door: install, build, run suites, write run.json, render the report.
+
+Standard library only: this runs under whatever python3 is on PATH, which may not
+see the Debian python3-* packages the report needs (those run in a separate
+interpreter, found by probing).
+
+Contracts with the C++ side and the report package are described in
+docs/results-format.md and next to the functions that use them.
+"""
+
+import argparse
+import contextlib
+import datetime
+import fcntl
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
+
+SCHEMA_VERSION = 1
+DEFAULT_SUITE = "quick"
+LAB_MODES = ("sender-softirq", "rps", "xdp")
+DEFAULT_LAB_MODE = "rps"
+# What the report interpreter must import, and the Debian packages that provide it.
+REPORT_MODULES = ("pandas", "matplotlib", "jinja2")
+REPORT_PACKAGES = ("python3-pandas", "python3-matplotlib", "python3-jinja2")
+# A child that ignores Ctrl-C this long after it was sent is terminated, then killed.
+CHILD_GRACE_S = 30.0
+CHILD_TERM_GRACE_S = 5.0
+BUILD_LOG_TAIL_LINES = 200
+
+# Overrides for the tests (fake executables and suites in a temp dir); not user options.
+ENV_SUITES_DIR = "ZCBENCH_SUITES_DIR"
+ENV_PACKAGE_LIST = "ZCBENCH_PACKAGE_LIST"
+ENV_REPORT_PYTHON = "ZCBENCH_REPORT_PYTHON"
+
+
+class ZcbenchError(Exception):
+    """An error for the user: one line naming the problem and the fix, plus an exit code."""
+
+    def __init__(self, message, exit_code, details=""):
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.details = details  # output worth showing before the message (a build log tail)
+
+
+def warn(message):
+    print(f"zcbench: {message}", file=sys.stderr, flush=True)
+
+
+def suites_dir():
+    return Path(os.environ.get(ENV_SUITES_DIR) or REPO_ROOT / "suites" / "definitions")
+
+
+def package_list_path():
+    return Path(os.environ.get(ENV_PACKAGE_LIST) or REPO_ROOT / "ci" / "debian-packages.txt")
+
+
+def display_path(path):
+    """The path as the user would type it: relative to the repo root when inside it."""
+    path = Path(path).absolute()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso_utc(moment):
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_duration(seconds):
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def plural(count, noun):
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def tool_version():
+    """run.py's own version: the project VERSION in CMakeLists.txt (no build needed)."""
+    try:
+        text = (REPO_ROOT / "CMakeLists.txt").read_text()
+    except OSError:
+        return "unknown"
+    match = re.search(r"project\(\s*zcbench\b[^)]*\bVERSION\s+([0-9][0-9.]*)", text)
+    return match.group(1) if match else "unknown"
+
+
+# --------------------------------------------------------------------------- progress
+
+class Progress:
+    """Numbered step lines on stderr ("[2/4] building ... done (12.3 s)")."""
+
+    def __init__(self, total):
+        self.total = total
+        self.current = 0
+        self.started = time.monotonic()
+
+    @contextlib.contextmanager
+    def step(self, label, quiet=True):
+        """quiet steps print "done" on the same line; noisy ones (children write) on their own."""
+        self.current += 1
+        prefix = f"[{self.current}/{self.total}]"
+        began = time.monotonic()
+        if quiet:
+            print(f"{prefix} {label} ...", end="", file=sys.stderr, flush=True)
+        else:
+            print(f"{prefix} {label} ...", file=sys.stderr, flush=True)
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            elapsed = format_duration(time.monotonic() - began)
+            lead = " " if quiet else f"{prefix} {label}: "
+            print(f"{lead}{'done' if ok else 'stopped'} ({elapsed})", file=sys.stderr, flush=True)
+
+    def elapsed(self):
+        return time.monotonic() - self.started
+
+
+# --------------------------------------------------------------------------- install
+
+def parse_package_list(text):
+    """Debian package names, one per line; '#' starts a comment, blank lines are ignored."""
+    packages = []
+    for line in text.splitlines():
+        name = line.split("#", 1)[0].strip()
+        if name and name not in packages:
+            packages.append(name)
+    return packages
+
+
+def read_package_list(path=None):
+    path = Path(path or package_list_path())
+    try:
+        return parse_package_list(path.read_text())
+    except OSError as err:
+        raise ZcbenchError(f"cannot read the package list {display_path(path)}: {err.strerror}; "
+                           "restore it from git", EXIT_INTERNAL) from err
+
+
+def package_installed(name):
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}\n", name],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # One status line per installed architecture: "install ok installed".
+    return result.returncode == 0 and any(
+        line.split()[-1:] == ["installed"] for line in result.stdout.splitlines())
+
+
+def missing_packages(packages, is_installed=package_installed):
+    return [name for name in packages if not is_installed(name)]
+
+
+def install_command(packages):
+    return ("apt-get install -y --no-install-recommends " + " ".join(packages))
+
+
+def ensure_packages(no_install):
+    """Install what ci/debian-packages.txt lists and dpkg does not have. Returns a summary."""
+    packages = read_package_list()
+    if shutil.which("dpkg-query") is None:
+        if no_install:
+            return "not a Debian system; packages not checked"
+        raise ZcbenchError("dpkg-query not found: the installer needs Debian or Ubuntu; install "
+                           f"the packages in {display_path(package_list_path())} yourself and "
+                           "pass --no-install", EXIT_ENVIRONMENT)
+    missing = missing_packages(packages)
+    if not missing:
+        return f"all {len(packages)} packages present"
+    names = " ".join(missing)
+    if no_install:
+        raise ZcbenchError(f"missing Debian packages: {names}; install them with "
+                           f"`sudo {install_command(missing)}` or run without --no-install",
+                           EXIT_ENVIRONMENT)
+    if os.geteuid() != 0:
+        raise ZcbenchError(f"missing Debian packages: {names}; installing needs root: run "
+                           f"`sudo {install_command(missing)}` or run ./run.py with sudo",
+                           EXIT_ENVIRONMENT)
+    print(f"\nzcbench: installing Debian packages: {names}", file=sys.stderr, flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update"],
+                    ["apt-get", "install", "-y", "--no-install-recommends", *missing]):
+        result = subprocess.run(command, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        if result.returncode != 0:
+            raise ZcbenchError(f"`{' '.join(command)}` failed (exit {result.returncode}); see "
+                               "the output above, fix apt and run again", EXIT_ENVIRONMENT,
+                               details=result.stdout)
+    return f"installed {len(missing)} packages"
+
+
+# --------------------------------------------------------------------------- build
+
+def build(build_dir, log=None):
+    """Configure and build with CMake; the output goes to build/build.log, shown on failure."""
+    if shutil.which("cmake") is None:
+        raise ZcbenchError("cmake not found; install it (apt-get install cmake) or run "
+                           "without --no-install", EXIT_ENVIRONMENT)
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    log_path = Path(log or build_dir / "build.log")
+    configure = ["cmake", "-S", str(REPO_ROOT), "-B", str(build_dir),
+                 "-DCMAKE_BUILD_TYPE=RelWithDebInfo"]
+    # The generator is fixed at the first configure; naming another one later is an error.
+    if shutil.which("ninja") and not (build_dir / "CMakeCache.txt").exists():
+        configure[1:1] = ["-G", "Ninja"]
+    jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    compile_ = ["cmake", "--build", str(build_dir), "-j", str(jobs or 1)]
+    with open(log_path, "w") as log_file:
+        for command, code, what in ((configure, EXIT_ENVIRONMENT, "cmake configure"),
+                                    (compile_, EXIT_INTERNAL, "the build")):
+            log_file.write(f"$ {shlex.join(command)}\n")
+            log_file.flush()
+            result = subprocess.run(command, cwd=REPO_ROOT, stdout=log_file,
+                                    stderr=subprocess.STDOUT)
+            if result.returncode != 0:
+                log_file.flush()
+                hint = ("fix the error above (a missing library's Debian package belongs in "
+                        "ci/debian-packages.txt)" if code == EXIT_ENVIRONMENT
+                        else "fix the error above")
+                raise ZcbenchError(f"{what} failed (exit {result.returncode}); full log in "
+                                   f"{display_path(log_path)}; {hint}", code,
+                                   details=log_tail(log_path))
+
+
+def log_tail(log_path, lines=BUILD_LOG_TAIL_LINES):
+    text = Path(log_path).read_text(errors="replace").splitlines()
+    skipped = [f"... ({len(text) - lines} earlier lines in {display_path(log_path)})"] \
+        if len(text) > lines else []
+    return "\n".join(skipped + text[-lines:]) + "\n"
+
+
+def executable(build_dir, name):
+    return Path(build_dir) / name
+
+
+def require_executables(build_dir, names):
+    for name in names:
+        path = executable(build_dir, name)
+        if not os.access(path, os.X_OK):
+            raise ZcbenchError(f"{display_path(path)} not found or not executable; run without "
+                               "--no-build to build it", EXIT_ENVIRONMENT)
+
+
+# --------------------------------------------------------------------------- suites
+
+def available_suites():
+    directory = suites_dir()
+    return sorted(path.stem for path in directory.glob("*.json")) if directory.is_dir() else []
+
+
+def load_suite(name):
+    """A suite definition; run.py reads only name, description, repetitions, conformance_filter."""
+    available = available_suites()
+    if name not in available:
+        listed = ", ".join(available) if available else \
+            f"none (no *.json in {display_path(suites_dir())})"
+        raise ZcbenchError(f"unknown suite '{name}'; available: {listed}", EXIT_USAGE)
+    path = suites_dir() / f"{name}.json"
+    try:
+        suite = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ZcbenchError(f"suite definition {display_path(path)} is not readable JSON: {err}; "
+                           "fix the file", EXIT_INTERNAL) from err
+    if not isinstance(suite, dict):
+        raise ZcbenchError(f"suite definition {display_path(path)} is not a JSON object; "
+                           "fix the file", EXIT_INTERNAL)
+    return suite
+
+
+def trial_count(suite):
+    trials = suite.get("trials")
+    return len(trials) if isinstance(trials, list) else None
+
+
+# --------------------------------------------------------------------------- results files
+
+def make_run_id(suites, moment=None):
+    """UTC timestamp plus the suite names: 20261125T183000Z-quick."""
+    moment = moment or utc_now()
+    return moment.strftime("%Y%m%dT%H%M%SZ") + "-" + "-".join(suites)
+
+
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_run_id(run_id):
+    if not RUN_ID_PATTERN.fullmatch(run_id) or run_id == "latest":
+        raise ZcbenchError(f"run id '{run_id}' is not accepted; use letters, digits, '.', '_' "
+                           "and '-', not starting with '.' or '-', and not 'latest'", EXIT_USAGE)
+
+
+def atomic_write_json(path, document):
+    """Write JSON so readers see the old file or the new one, never half of one.
+
+    A temp file in the same directory, fsync, os.replace: a second Ctrl-C or a crash
+    while writing leaves run.json as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w") as out:
+            json.dump(document, out, indent=1)
+            out.write("\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def point_latest(results_dir, run_id):
+    """Re-point results/latest at this run, atomically (symlink to a temp name, then rename)."""
+    latest = Path(results_dir) / "latest"
+    tmp = Path(results_dir) / f".latest.tmp-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    os.symlink(run_id, tmp)  # relative, so the results folder can be moved or copied
+    try:
+        os.replace(tmp, latest)
+    except OSError as err:
+        os.unlink(tmp)
+        warn(f"cannot re-point {display_path(latest)}: {err.strerror}; remove it if it is not "
+             "a symlink")
+
+
+class ResultsLock:
+    """One run per results folder: flock on RESULTS/.lock, which holds the holder's pid."""
+
+    def __init__(self, results_dir):
+        self.results_dir = Path(results_dir)
+        self.path = self.results_dir / ".lock"
+        self.fd = None
+
+    def acquire(self):
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            shown = display_path(self.results_dir).rstrip("/") + "/"
+            raise ZcbenchError(f"another run (pid {holder}) is using {shown}; wait for it to "
+                               "finish or pass --results-dir", EXIT_ENVIRONMENT) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock; the file stays for the next run
+            self.fd = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def read_records(jsonl_path):
+    """Records appended by the executables, one JSON object per line.
+
+    A line the writer had not finished (killed mid-write) is skipped with a warning.
+    """
+    try:
+        text = Path(jsonl_path).read_text(errors="replace")
+    except FileNotFoundError:
+        return []
+    lines = text.split("\n")
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        is_last = number == len(lines)  # no newline after it: the writer stopped mid-line
+        try:
+            record = json.loads(line)
+        except ValueError:
+            what = "truncated last line" if is_last else "unparsable line"
+            warn(f"{display_path(jsonl_path)}: skipping {what} {number}")
+            continue
+        if not isinstance(record, dict):
+            warn(f"{display_path(jsonl_path)}: skipping line {number}: not a JSON object")
+            continue
+        records.append(record)
+    return records
+
+
+def assemble_run(run_id, status, started_at, finished_at, context, records):
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+        "status": status,
+        "started_at": iso_utc(started_at),
+        "finished_at": iso_utc(finished_at) if finished_at else None,
+        "context": context,
+        "records": records,
+    }
+
+
+def count_statuses(records):
+    counts = {}
+    for record in records:
+        status = record.get("status", "?")
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+# --------------------------------------------------------------------------- context
+
+def read_text(path, default=""):
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError:
+        return default
+
+
+def host_context():
+    cpuinfo = read_text("/proc/cpuinfo")
+    cpu_model = ""
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not cpu_model:
+            cpu_model = value.strip()
+        elif key in ("flags", "Features") and not flags:
+            flags = set(value.split())
+    distro = ""
+    for line in read_text("/etc/os-release").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            distro = line.split("=", 1)[1].strip().strip('"')
+    memory_bytes = None
+    match = re.search(r"^MemTotal:\s+(\d+)\s+kB", read_text("/proc/meminfo"), re.MULTILINE)
+    if match:
+        memory_bytes = int(match.group(1)) * 1024
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_model": cpu_model or platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count() or 1,
+        "kernel": platform.release(),
+        "distro": distro or platform.system(),
+        "memory_bytes": memory_bytes,
+        "virtualized": ("hypervisor" in flags) if flags else None,
+    }
+
+
+def parse_version(text):
+    """`zcbench --version` output, e.g. "zcbench 0.1.0 (git abc123def456)"."""
+    match = re.match(r"\s*(\S+)\s+(\S+)(?:\s+\(git\s+([^)\s]+)\))?", text)
+    if not match:
+        return {"name": "zcbench", "version": text.strip() or "unknown", "git_sha": None}
+    return {"name": match.group(1), "version": match.group(2), "git_sha": match.group(3)}
+
+
+def capture(command, timeout=60):
+    """stdout of a quick helper command, or raise ZcbenchError naming it."""
+    try:
+        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, timeout=timeout, cwd=REPO_ROOT)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ZcbenchError(f"`{shlex.join(command)}` failed: {err}", EXIT_INTERNAL) from err
+    if result.returncode != 0:
+        detail = (result.stderr.strip().splitlines() or [""])[-1]
+        raise ZcbenchError(f"`{shlex.join(command)}` exited {result.returncode}: {detail}",
+                           EXIT_INTERNAL)
+    return result.stdout
+
+
+def run_context(build_dir, options):
+    """The context block of run.json; what cannot be learnt is said, not fatal."""
+    zcbench = str(executable(build_dir, "zcbench"))
+    try:
+        tool = parse_version(capture([zcbench, "--version"]))
+    except ZcbenchError as err:
+        warn(f"{err}; run.json will say version unknown")
+        tool = {"name": "zcbench", "version": "unknown", "git_sha": None}
+    pmu = {"available": False, "reason": "unknown: `zcbench list --json` failed"}
+    transports = []
+    try:
+        listing = json.loads(capture([zcbench, "list", "--json"]))
+        pmu = listing.get("pmu", pmu)
+        transports = listing.get("transports", transports)
+    except (ZcbenchError, ValueError, AttributeError) as err:
+        warn(f"cannot read `zcbench list --json` ({err}); run.json will lack transports")
+    return {"host": host_context(), "tool": tool, "pmu": pmu, "transports": transports,
+            "options": options}
+
+
+# --------------------------------------------------------------------------- children
+
+class Interrupted(Exception):
+    """Ctrl-C reached run.py; the child (if any) has been stopped."""
+
+
+def stop_child(proc, grace_s=CHILD_GRACE_S, term_grace_s=CHILD_TERM_GRACE_S):
+    """Wait for a child that got Ctrl-C to finish cleanly, then escalate by its PID only.
+
+    Another Ctrl-C while waiting skips to the next rung instead of abandoning the child.
+    """
+    rungs = [(None, grace_s), (signal.SIGTERM, term_grace_s), (signal.SIGKILL, None)]
+    for sig, timeout in rungs:
+        if proc.poll() is not None:
+            break
+        if sig is not None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+                if sig != signal.SIGKILL:
+                    warn(f"pid {proc.pid} still running; sent {signal.Signals(sig).name}")
+        try:
+            proc.wait(timeout=timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        except KeyboardInterrupt:
+            continue
+    return proc.returncode
+
+
+def run_child(command, env=None, stdout=None):
+    """Run an executable in run.py's process group, so a Ctrl-C reaches both at once."""
+    try:
+        proc = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=stdout)
+    except OSError as err:
+        raise ZcbenchError(f"cannot start {command[0]}: {err.strerror}; run without --no-build",
+                           EXIT_ENVIRONMENT) from err
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        stop_child(proc)
+        raise Interrupted() from None
+
+
+# --------------------------------------------------------------------------- report
+
+def report_python_candidates():
+    override = os.environ.get(ENV_REPORT_PYTHON)
+    if override:
+        return [override]
+    return ["/usr/bin/python3", sys.executable]
+
+
+def find_report_python(candidates=None):
+    """The first interpreter that can import what reports/ needs, or None."""
+    probe = "import " + ", ".join(REPORT_MODULES)
+    seen = set()
+    for candidate in candidates if candidates is not None else report_python_candidates():
+        if not candidate or candidate in seen:
+            continue
+        seen.add(candidate)
+        try:
+            result = subprocess.run([candidate, "-c", probe], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, timeout=120)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if result.returncode == 0:
+            return candidate
+    return None
+
+
+def require_report_python():
+    python = find_report_python()
+    if python is None:
+        raise ZcbenchError("no Python can import " + ", ".join(REPORT_MODULES) + " for the "
+                           "report; install " + " ".join(REPORT_PACKAGES) + " (`sudo apt-get "
+                           "install " + " ".join(REPORT_PACKAGES) + "`)", EXIT_ENVIRONMENT)
+    return python
+
+
+def render_report(python, run_json, report_html):
+    """reports/ is a package run from the repo root: `python -m reports RUN.json -o OUT`."""
+    command = [python, "-m", "reports", str(run_json), "-o", str(report_html)]
+    code = run_child(command, stdout=sys.stderr.fileno())
+    if code != 0 or not Path(report_html).is_file():
+        raise ZcbenchError(f"report rendering failed (`{shlex.join(command)}` exited {code}); "
+                           f"run.json is intact; retry with ./run.py report "
+                           f"{display_path(Path(run_json).parent)}", EXIT_INTERNAL)
+
+
+# --------------------------------------------------------------------------- commands
+
+def setup(args, progress):
+    """Install (or check) packages, then build (or check the build)."""
+    with progress.step("installing Debian packages" if not args.no_install
+                       else "checking Debian packages (--no-install)"):
+        summary = ensure_packages(args.no_install)
+    print(f"      {summary}", file=sys.stderr)
+    if not args.no_build:
+        with progress.step(f"building in {display_path(args.build_dir)}"):
+            build(args.build_dir)
+
+
+def setup_steps(args):
+    return 1 + (0 if args.no_build else 1)
+
+
+def command_run(args):
+    suites = [load_suite(name) for name in args.suite]
+    if args.run_id:
+        check_run_id(args.run_id)
+    results_dir = Path(args.results_dir).absolute()
+    lock = ResultsLock(results_dir).acquire()
+    try:
+        if args.run_id:
+            pick_run_dir(results_dir, args)  # a taken --run-id is refused before the build
+        return run_suites(args, suites, results_dir)
+    finally:
+        lock.release()
+
+
+def pick_run_dir(results_dir, args):
+    if args.run_id:
+        run_dir = results_dir / args.run_id
+        if run_dir.exists():
+            raise ZcbenchError(f"run id '{args.run_id}' already used ({display_path(run_dir)} "
+                               "exists); pick another --run-id", EXIT_USAGE)
+        return args.run_id, run_dir
+    base = make_run_id(args.suite)
+    run_id, attempt = base, 1
+    while (results_dir / run_id).exists():  # two runs within one second
+        attempt += 1
+        run_id = f"{base}-{attempt}"
+    return run_id, results_dir / run_id
+
+
+def run_suites(args, suites, results_dir):
+    progress = Progress(setup_steps(args) + len(suites) + 1)
+    setup(args, progress)
+    needed = ["zcbench"]
+    if any(suite.get("trials") for suite in suites):
+        needed.append("zcbench-bench")
+    if any(suite.get("conformance_filter") for suite in suites):
+        needed.append("zcbench-conformance")
+    require_executables(args.build_dir, needed)
+    report_python = require_report_python()
+
+    run_id, run_dir = pick_run_dir(results_dir, args)
+    run_dir.mkdir(parents=True)
+    records_path = run_dir / "records.jsonl"
+    started_at = utc_now()
+    options = {"suites": list(args.suite), "argv": list(args.argv), "lab_mode": args.lab_mode}
+    repetitions = args.repetitions
+    if repetitions is None and len({s.get("repetitions") for s in suites}) == 1:
+        repetitions = suites[0].get("repetitions")
+    if isinstance(repetitions, int) and repetitions >= 1:
+        options["repetitions"] = repetitions
+
+    status, exit_code, failed_check = "complete", EXIT_OK, False
+    context = None
+    try:
+        context = run_context(args.build_dir, options)
+        for suite in suites:
+            outcome = run_one_suite(args, suite, run_dir, records_path, progress)
+            if outcome == EXIT_CHECK_FAILED:
+                failed_check = True
+            elif outcome != EXIT_OK:
+                status, exit_code = "failed", outcome
+                break
+    except (Interrupted, KeyboardInterrupt):
+        status, exit_code = "interrupted", EXIT_INTERRUPTED
+        print(file=sys.stderr)
+        warn("interrupted; saving the records completed so far")
+    except ZcbenchError as err:
+        status, exit_code = "failed", err.exit_code
+        warn(str(err))
+
+    if context is None:  # interrupted while learning the context: keep what is cheap
+        context = {"host": host_context(), "tool": {"name": "zcbench", "version": "unknown"},
+                   "pmu": {"available": False, "reason": "unknown: run interrupted"},
+                   "transports": [], "options": options}
+    records = read_records(records_path)
+    document = assemble_run(run_id, status, started_at, utc_now(), context, records)
+    run_json = run_dir / "run.json"
+    atomic_write_json(run_json, document)
+
+    counts = count_statuses(records)
+    if counts.get("fail") or counts.get("error"):
+        failed_check = True
+    if exit_code == EXIT_OK and failed_check:
+        exit_code = EXIT_CHECK_FAILED
+
+    report_html = run_dir / "report.html"
+    try:
+        with progress.step("rendering the report", quiet=False):
+            render_report(report_python, run_json, report_html)
+    except (Interrupted, KeyboardInterrupt):
+        point_latest(results_dir, run_id)
+        raise ZcbenchError(f"interrupted while rendering the report; run.json is saved; "
+                           f"render it with ./run.py report {display_path(run_dir)}",
+                           EXIT_INTERRUPTED) from None
+    except ZcbenchError:
+        point_latest(results_dir, run_id)
+        raise
+    point_latest(results_dir, run_id)
+
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no records"
+    print(f"zcbench: run {run_id} {status} in {format_duration(progress.elapsed())}: "
+          f"{len(records)} records ({summary}); exit {exit_code}", file=sys.stderr, flush=True)
+    print(report_html.resolve(), flush=True)
+    return exit_code
+
+
+def child_outcome(code, what):
+    """Map an executable's exit code to run.py's: checks failing is 1, anything else stops."""
+    if code in (EXIT_OK, EXIT_CHECK_FAILED):
+        return code
+    if code == EXIT_INTERRUPTED:
+        raise Interrupted()
+    if code in (EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_INTERNAL):
+        warn(f"{what} exited {code}; see its message above; stopping the run")
+        return code
+    warn(f"{what} exited {code} (crashed?); stopping the run")
+    return EXIT_INTERNAL
+
+
+def run_one_suite(args, suite, run_dir, records_path, progress):
+    name = suite.get("name") or "?"
+    repetitions = args.repetitions or suite.get("repetitions")
+    trials = trial_count(suite)
+    shape = []
+    if trials is not None:
+        shape.append(plural(trials, "trial"))
+    if repetitions:
+        shape.append(plural(repetitions, "repetition"))
+    label = f"running suite {name}" + (f" ({' x '.join(shape)})" if shape else "")
+    outcome = EXIT_OK
+    with progress.step(label, quiet=False):
+        if suite.get("trials"):
+            command = [str(executable(args.build_dir, "zcbench-bench")), "--suite", name,
+                       "--records", str(records_path), "--lab-mode", args.lab_mode]
+            if args.repetitions:
+                command += ["--repetitions", str(args.repetitions)]
+            command += [f"--benchmark_out={run_dir / f'gbench-{name}.json'}",
+                        "--benchmark_out_format=json"]
+            # Children's stdout goes to stderr: run.py's stdout carries only the report path.
+            outcome = child_outcome(run_child(command, stdout=sys.stderr.fileno()),
+                                    "zcbench-bench")
+        conformance_filter = suite.get("conformance_filter")
+        if conformance_filter and outcome in (EXIT_OK, EXIT_CHECK_FAILED):
+            print(f"      conformance checks {conformance_filter}", file=sys.stderr, flush=True)
+            command = [str(executable(args.build_dir, "zcbench-conformance")),
+                       f"--gtest_filter={conformance_filter}", "--gtest_brief=1"]
+            env = dict(os.environ, ZCBENCH_RECORDS=str(records_path))
+            code = child_outcome(run_child(command, env=env, stdout=sys.stderr.fileno()),
+                                 "zcbench-conformance")
+            outcome = code if code != EXIT_OK else outcome
+    return outcome
+
+
+def command_test(args):
+    progress = Progress(setup_steps(args) + 1)
+    setup(args, progress)
+    if shutil.which("ctest") is None:
+        raise ZcbenchError("ctest not found; install cmake or run without --no-install",
+                           EXIT_ENVIRONMENT)
+    command = ["ctest", "--test-dir", str(args.build_dir), "--output-on-failure",
+               "-LE", "^(bench|vm)$", "-j1", *args.passthrough]
+    try:
+        with progress.step(f"testing: {shlex.join(command)}", quiet=False):
+            return run_child(command)
+    except Interrupted:
+        warn("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def command_list(args):
+    progress = Progress(setup_steps(args))
+    setup(args, progress)
+    require_executables(args.build_dir, ["zcbench"])
+    command = [str(executable(args.build_dir, "zcbench")), "list"]
+    if args.json:
+        command.append("--json")
+    try:
+        return run_child(command + args.passthrough)
+    except Interrupted:
+        return EXIT_INTERRUPTED
+
+
+def command_report(args):
+    target = Path(args.run).absolute()
+    run_json = target / "run.json" if target.is_dir() else target
+    if not run_json.is_file():
+        raise ZcbenchError(f"{display_path(run_json)} not found; pass a run folder "
+                           "(results/<run-id>) or its run.json", EXIT_USAGE)
+    report_html = Path(args.output).absolute() if args.output else \
+        run_json.with_name("report.html")
+    python = require_report_python()
+    try:
+        render_report(python, run_json, report_html)
+    except Interrupted:
+        return EXIT_INTERRUPTED
+    print(report_html.resolve(), flush=True)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- arguments
+
+class Parser(argparse.ArgumentParser):
+    """Argument errors as one "zcbench: ..." line, exit 2."""
+
+    def error(self, message):
+        raise ZcbenchError(f"{message}; see {self.prog} --help", EXIT_USAGE)
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number >= 1")
+    return value
+
+
+def absolute_path(text):
+    # Children run from the repo root, so paths given relative to the caller's cwd are fixed now.
+    return Path(text).absolute()
+
+
+def add_setup_options(parser):
+    parser.add_argument("--no-install", action="store_true",
+                        help="do not install missing Debian packages (fail naming them instead)")
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the existing build instead of running CMake")
+    parser.add_argument("--build-dir", type=absolute_path, default=REPO_ROOT / "build",
+                        metavar="DIR",
+                        help="CMake build folder (default: build)")
+
+
+def add_run_options(parser):
+    parser.add_argument("--suite", action="append", metavar="NAME",
+                        help=f"suite to run, repeatable (default: {DEFAULT_SUITE}); "
+                             "definitions live in suites/definitions/NAME.json")
+    parser.add_argument("--lab-mode", choices=LAB_MODES, default=DEFAULT_LAB_MODE,
+                        help=f"where receive work runs (default: {DEFAULT_LAB_MODE})")
+    parser.add_argument("--repetitions", type=positive_int, metavar="N",
+                        help="repetitions per trial (default: the suite's own)")
+    parser.add_argument("--results-dir", type=absolute_path, default=REPO_ROOT / "results",
+                        metavar="DIR",
+                        help="where results/<run-id>/ goes (default: results)")
+    parser.add_argument("--run-id", metavar="ID",
+                        help="name of the run folder (default: UTC time and suites, "
+                             "e.g. 20261125T183000Z-quick)")
+    add_setup_options(parser)
+
+
+def add_test_options(parser):
+    add_setup_options(parser)
+
+
+def add_list_options(parser):
+    parser.add_argument("--json", action="store_true", help="machine-readable listing")
+    add_setup_options(parser)
+
+
+def add_report_options(parser):
+    parser.add_argument("run", metavar="RUN_JSON_OR_DIR",
+                        help="a run folder (results/<run-id>, results/latest) or its run.json")
+    parser.add_argument("-o", "--output", metavar="HTML",
+                        help="where to write the report (default: report.html beside run.json)")
+
+
+class Command:
+    def __init__(self, summary, add_options, handler, passthrough=False):
+        self.summary = summary
+        self.add_options = add_options
+        self.handler = handler
+        self.passthrough = passthrough  # accepts arguments after `--` for the tool it wraps
+
+
+# The command table: a new subcommand (compare, ci, ...) is one entry here.
+COMMANDS = {
+    "run": Command("install, build, run suites, write results/<run-id>/ and the report "
+                   "(the default)", add_run_options, command_run),
+    "test": Command("install, build, then ctest without the bench and vm labels; "
+                    "arguments after -- go to ctest", add_test_options, command_test,
+                    passthrough=True),
+    "list": Command("install, build, then list transports and generators usable here",
+                    add_list_options, command_list, passthrough=True),
+    "report": Command("re-render report.html from a saved run.json", add_report_options,
+                      command_report),
+}
+
+DESCRIPTION = """\
+zcbench measures Linux packet I/O paths (recv, recvmmsg, PACKET_MMAP, AF_XDP, ...)
+inside private network namespaces and checks them against the kernel's documented
+behaviour. Without a command it installs missing Debian packages, builds with CMake,
+runs the suites, writes results/<run-id>/run.json and renders report.html, whose path
+is the last line on stdout."""
+
+EXAMPLES = """\
+commands:
+{commands}
+
+examples:
+  sudo ./run.py              run the quick suite and open the report it prints
+  sudo ./run.py test         build and run the unit and conformance tests (CTest)
+  ./run.py --suite capture --suite generate --repetitions 5
+  ./run.py test -- -R tpacket_v3
+  ./run.py report results/latest
+
+exit codes: 0 ok, 1 a check failed, 2 usage, 3 environment, 4 internal, 130 interrupted"""
+
+
+def make_parser(name):
+    command = COMMANDS[name]
+    if name == "run":
+        width = max(len(n) for n in COMMANDS)
+        listing = "\n".join(f"  {n:<{width}}  {c.summary}" for n, c in COMMANDS.items())
+        parser = Parser(prog="./run.py", description=DESCRIPTION,
+                        epilog=EXAMPLES.format(commands=listing),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("--version", action="version",
+                            version=f"zcbench run.py {tool_version()}")
+    else:
+        parser = Parser(prog=f"./run.py {name}", description=command.summary)
+    command.add_options(parser)
+    return parser
+
+
+def parse_args(argv):
+    """argv without the program name; returns (command name, namespace)."""
+    argv = list(argv)
+    passthrough = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
+    name = "run"
+    if argv and argv[0] in COMMANDS:
+        name, argv = argv[0], argv[1:]
+    elif argv and not argv[0].startswith("-"):
+        raise ZcbenchError(f"unknown command '{argv[0]}'; commands: {', '.join(COMMANDS)}; "
+                           "see ./run.py --help", EXIT_USAGE)
+    if passthrough and not COMMANDS[name].passthrough:
+        raise ZcbenchError(f"'{name}' takes no arguments after --; see ./run.py --help",
+                           EXIT_USAGE)
+    args = make_parser(name).parse_args(argv)
+    args.passthrough = passthrough
+    if name == "run" and not args.suite:
+        args.suite = [DEFAULT_SUITE]
+    return name, args
+
+
+def main(argv=None):
+    argv = sys.argv if argv is None else argv
+    try:
+        name, args = parse_args(argv[1:])
+        args.argv = list(argv)
+        return COMMANDS[name].handler(args)
+    except ZcbenchError as err:
+        if err.details:
+            sys.stderr.write(err.details)
+        warn(str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        warn("interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""Tests for run.py, the user entry point (stdlib unittest; CTest runs
+`python3 -m unittest tests.test_run_py` from the repo root, label unit).
+
+run.py is imported as a module for its pieces and run as a subprocess for its
+command line, against fake executables, suites and report interpreter in a temp dir.
+"""
+
+import contextlib
+import datetime
+import importlib.util
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import unittest
+import unittest.mock
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RUN_PY = REPO_ROOT / "run.py"
+
+
+def load_run_py():
+    spec = importlib.util.spec_from_file_location("zcbench_run_py", RUN_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_py = load_run_py()
+
+
+def write_executable(path, text):
+    path = Path(path)
+    path.write_text(textwrap.dedent(text).lstrip())
+    path.chmod(0o755)
+    return path
+
+
+FAKE_ZCBENCH = f"""
+#!{sys.executable}
+import json, sys
+if sys.argv[1:] == ["--version"]:
+    print("zcbench 0.1.0 (git abc123def456)")
+elif sys.argv[1:] == ["list", "--json"]:
+    print(json.dumps({{"transports": [{{"name": "recvmmsg", "direction": "rx", "usable": True,
+                                        "reason": "", "description": "", "options": []}}],
+                      "generators": [{{"name": "flood"}}],
+                      "pmu": {{"available": False, "reason": "no PMU", "software_events": True}},
+                      "lab_modes": ["sender-softirq", "rps", "xdp"]}}))
+elif sys.argv[1:] == ["list"]:
+    print("recvmmsg rx usable")
+else:
+    sys.exit(2)
+"""
+
+# Behaviour chosen by FAKE_BENCH_MODE: ok | fail | environment | hang (until Ctrl-C).
+FAKE_BENCH = f"""
+#!{sys.executable}
+import json, os, sys, time
+args = sys.argv[1:]
+records = args[args.index("--records") + 1]
+suite = args[args.index("--suite") + 1]
+mode = os.environ.get("FAKE_BENCH_MODE", "ok")
+with open(os.environ["FAKE_ARGV_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+def record(number, status):
+    return json.dumps({{"kind": "trial", "suite": suite, "name": "t%d" % number,
+                        "params": {{"repetition": number}}, "status": status,
+                        "reason": "" if status == "pass" else "corrupt", "raw": {{}},
+                        "derived": {{}}}}) + "\\n"
+if mode == "environment":
+    print("zcbench-bench: needs root", file=sys.stderr)
+    sys.exit(3)
+with open(records, "a") as out:
+    out.write(record(0, "pass"))
+    out.flush()
+    if mode == "hang":
+        out.write('{{"kind": "trial", "suite": "')  # killed mid-record
+        out.flush()
+        open(os.environ["FAKE_STARTED"], "w").close()
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            sys.exit(130)
+        sys.exit(0)
+    out.write(record(1, "fail" if mode == "fail" else "pass"))
+sys.exit(1 if mode == "fail" else 0)
+"""
+
+FAKE_CONFORMANCE = f"""
+#!{sys.executable}
+import json, os, sys
+assert sys.argv[1].startswith("--gtest_filter="), sys.argv
+assert sys.argv[2] == "--gtest_brief=1", sys.argv
+with open(os.environ["ZCBENCH_RECORDS"], "a") as out:
+    out.write(json.dumps({{"kind": "conformance", "suite": "conformance",
+                           "name": "recvmmsg.check", "params": {{}}, "status": "pass",
+                           "reason": "", "raw": {{}}, "derived": {{}}}}) + "\\n")
+"""
+
+# Stands in for /usr/bin/python3 with pandas: probes succeed, `-m reports` writes a page.
+FAKE_REPORT_PYTHON = """
+#!/bin/sh
+if [ "$1" = "-c" ]; then exit 0; fi
+[ "$1" = "-m" ] && [ "$2" = "reports" ] && [ "$4" = "-o" ] || exit 9
+grep -q '"schema_version"' "$3" || exit 8
+echo '<html>report</html>' > "$5"
+"""
+
+
+class FakeTree:
+    """A build folder with fake executables, suite definitions and results in a temp dir."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.build = self.root / "build"
+        self.suites = self.root / "suites"
+        self.results = self.root / "results"
+        self.build.mkdir()
+        self.suites.mkdir()
+        write_executable(self.build / "zcbench", FAKE_ZCBENCH)
+        write_executable(self.build / "zcbench-bench", FAKE_BENCH)
+        write_executable(self.build / "zcbench-conformance", FAKE_CONFORMANCE)
+        self.report_python = write_executable(self.root / "report-python", FAKE_REPORT_PYTHON)
+        self.packages = self.root / "packages.txt"
+        self.packages.write_text("# nothing needed by the fakes\n")
+        self.argv_log = self.root / "bench-argv.jsonl"
+        self.started = self.root / "bench-started"
+        self.add_suite("quick", repetitions=3, conformance_filter="recvmmsg.*")
+        self.add_suite("smoke", repetitions=1)
+
+    def add_suite(self, name, repetitions, conformance_filter=None):
+        suite = {"name": name, "description": f"{name} suite", "repetitions": repetitions,
+                 "trials": [{"rx": "recvmmsg"}, {"rx": "recv"}]}
+        if conformance_filter:
+            suite["conformance_filter"] = conformance_filter
+        (self.suites / f"{name}.json").write_text(json.dumps(suite))
+
+    def env(self, **extra):
+        env = dict(os.environ)
+        env.update({run_py.ENV_SUITES_DIR: str(self.suites),
+                    run_py.ENV_PACKAGE_LIST: str(self.packages),
+                    run_py.ENV_REPORT_PYTHON: str(self.report_python),
+                    "FAKE_ARGV_LOG": str(self.argv_log),
+                    "FAKE_STARTED": str(self.started)})
+        env.update(extra)
+        return env
+
+    def argv(self, *args):
+        return [sys.executable, str(RUN_PY), *args, "--no-install", "--no-build",
+                "--build-dir", str(self.build), "--results-dir", str(self.results)]
+
+    def run(self, *args, env=None, timeout=60):
+        return subprocess.run(self.argv(*args), env=env or self.env(), cwd=self.root,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=timeout)
+
+    def run_json(self, run_id="latest"):
+        return json.loads((self.results / run_id / "run.json").read_text())
+
+
+class TempDirTest(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory(prefix="zcbench-test-")
+        self.tmp = Path(self._tmp.name)
+        self.addCleanup(self._tmp.cleanup)
+
+
+class PackageListTest(TempDirTest):
+    def test_comments_blank_lines_and_duplicates(self):
+        text = "# header\n\ncmake\n  g++   # compiler\nlibmnl-dev\n#chromium\ncmake\n"
+        self.assertEqual(run_py.parse_package_list(text), ["cmake", "g++", "libmnl-dev"])
+
+    def test_repository_list_parses(self):
+        packages = run_py.read_package_list(REPO_ROOT / "ci" / "debian-packages.txt")
+        for name in ("cmake", "libgtest-dev", "python3-pandas", "chromium"):
+            self.assertIn(name, packages)
+        self.assertTrue(all(re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p) for p in packages))
+
+    def test_missing_packages(self):
+        installed = {"cmake"}
+        self.assertEqual(run_py.missing_packages(["cmake", "g++"], installed.__contains__),
+                         ["g++"])
+
+    def test_no_install_names_missing_packages(self):
+        packages = self.tmp / "packages.txt"
+        packages.write_text("zcbench-no-such-package-xyz\n")
+        with unittest.mock.patch.dict(os.environ, {run_py.ENV_PACKAGE_LIST: str(packages)}), \
+                unittest.mock.patch.object(run_py.shutil, "which", return_value="/x"), \
+                unittest.mock.patch.object(run_py, "package_installed", return_value=False):
+            with self.assertRaises(run_py.ZcbenchError) as caught:
+                run_py.ensure_packages(no_install=True)
+        self.assertEqual(caught.exception.exit_code, run_py.EXIT_ENVIRONMENT)
+        self.assertIn("zcbench-no-such-package-xyz", str(caught.exception))
+        self.assertIn("apt-get install", str(caught.exception))
+
+
+class RunIdTest(unittest.TestCase):
+    def test_format(self):
+        moment = datetime.datetime(2026, 11, 25, 18, 30, 0, tzinfo=datetime.timezone.utc)
+        self.assertEqual(run_py.make_run_id(["quick"], moment), "20261125T183000Z-quick")
+        self.assertEqual(run_py.make_run_id(["capture", "generate"], moment),
+                         "20261125T183000Z-capture-generate")
+
+    def test_now_is_utc_timestamp(self):
+        self.assertRegex(run_py.make_run_id(["quick"]), r"^\d{8}T\d{6}Z-quick$")
+
+    def test_rejected_ids(self):
+        for bad in ("latest", "../escape", ".hidden", "a/b", "", "-x"):
+            with self.subTest(bad=bad), self.assertRaises(run_py.ZcbenchError) as caught:
+                run_py.check_run_id(bad)
+            self.assertEqual(caught.exception.exit_code, run_py.EXIT_USAGE)
+        run_py.check_run_id("20261125T183000Z-quick")
+
+    def test_timestamps_end_in_z(self):
+        moment = datetime.datetime(2026, 11, 25, 18, 30, 0, tzinfo=datetime.timezone.utc)
+        self.assertEqual(run_py.iso_utc(moment), "2026-11-25T18:30:00Z")
+
+
+class AtomicWriteTest(TempDirTest):
+    def test_write_and_replace_leave_no_temp_files(self):
+        path = self.tmp / "run.json"
+        run_py.atomic_write_json(path, {"a": 1})
+        run_py.atomic_write_json(path, {"a": 2})
+        self.assertEqual(json.loads(path.read_text()), {"a": 2})
+        self.assertEqual(os.listdir(self.tmp), ["run.json"])
+
+    def test_failed_write_keeps_old_file(self):
+        path = self.tmp / "run.json"
+        run_py.atomic_write_json(path, {"a": 1})
+        with self.assertRaises(TypeError):
+            run_py.atomic_write_json(path, {"a": object()})  # not serializable, mid-write
+        self.assertEqual(json.loads(path.read_text()), {"a": 1})
+        self.assertEqual(os.listdir(self.tmp), ["run.json"])
+
+
+class LockTest(TempDirTest):
+    def test_second_run_is_refused(self):
+        tree = FakeTree(self.tmp)
+        with run_py.ResultsLock(tree.results):
+            result = tree.run()
+            self.assertEqual(result.returncode, run_py.EXIT_ENVIRONMENT, result.stderr)
+            self.assertIn(f"zcbench: another run (pid {os.getpid()}) is using ", result.stderr)
+            self.assertIn("wait for it to finish or pass --results-dir", result.stderr)
+        lock = run_py.ResultsLock(tree.results).acquire()  # free again once released
+        lock.release()
+
+
+class RecordsTest(TempDirTest):
+    def test_truncated_last_line_and_interrupted_run(self):
+        jsonl = self.tmp / "records.jsonl"
+        good = {"kind": "trial", "suite": "quick", "name": "t", "params": {}, "status": "pass",
+                "reason": "", "raw": {}, "derived": {}}
+        jsonl.write_text(json.dumps(good) + "\n" + json.dumps(dict(good, name="u")) + "\n"
+                         + '{"kind": "trial", "sui')
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            records = run_py.read_records(jsonl)
+        self.assertEqual([r["name"] for r in records], ["t", "u"])
+        self.assertIn("truncated last line 3", stderr.getvalue())
+
+        started = datetime.datetime(2026, 11, 25, 18, 30, 0, tzinfo=datetime.timezone.utc)
+        finished = started + datetime.timedelta(seconds=161)
+        context = {"host": {}, "tool": {"name": "zcbench", "version": "0.1.0"},
+                   "pmu": {"available": False}, "transports": [], "options": {}}
+        document = run_py.assemble_run("20261125T183000Z-quick", "interrupted", started,
+                                       finished, context, records)
+        self.assertEqual(document["schema_version"], 1)
+        self.assertEqual(document["status"], "interrupted")
+        self.assertEqual(document["started_at"], "2026-11-25T18:30:00Z")
+        self.assertEqual(document["finished_at"], "2026-11-25T18:32:41Z")
+        self.assertEqual(len(document["records"]), 2)
+        json.dumps(document)
+
+    def test_missing_file_is_no_records(self):
+        self.assertEqual(run_py.read_records(self.tmp / "absent.jsonl"), [])
+
+    def test_version_parsing(self):
+        self.assertEqual(run_py.parse_version("zcbench 0.1.0 (git abc123def456)\n"),
+                         {"name": "zcbench", "version": "0.1.0", "git_sha": "abc123def456"})
+        self.assertEqual(run_py.parse_version("zcbench 0.1.0")["git_sha"], None)
+
+
+class InterpreterProbeTest(TempDirTest):
+    def test_first_interpreter_that_imports_wins(self):
+        bad = write_executable(self.tmp / "bad", "#!/bin/sh\nexit 1\n")
+        good = write_executable(self.tmp / "good", """
+            #!/bin/sh
+            [ "$1" = "-c" ] && [ "$2" = "import pandas, matplotlib, jinja2" ]
+            """)
+        absent = self.tmp / "absent"
+        self.assertEqual(run_py.find_report_python([str(absent), str(bad), str(good)]),
+                         str(good))
+        self.assertIsNone(run_py.find_report_python([str(absent), str(bad)]))
+
+    def test_no_interpreter_names_debian_packages(self):
+        bad = write_executable(self.tmp / "bad", "#!/bin/sh\nexit 1\n")
+        with unittest.mock.patch.dict(os.environ, {run_py.ENV_REPORT_PYTHON: str(bad)}):
+            with self.assertRaises(run_py.ZcbenchError) as caught:
+                run_py.require_report_python()
+        self.assertEqual(caught.exception.exit_code, run_py.EXIT_ENVIRONMENT)
+        self.assertIn("python3-pandas python3-matplotlib python3-jinja2", str(caught.exception))
+
+
+class ArgumentsTest(TempDirTest):
+    def test_defaults(self):
+        name, args = run_py.parse_args([])
+        self.assertEqual((name, args.suite, args.lab_mode, args.repetitions),
+                         ("run", ["quick"], "rps", None))
+        name, args = run_py.parse_args(["test", "--no-install", "--", "-R", "tpacket"])
+        self.assertEqual((name, args.no_install, args.passthrough),
+                         ("test", True, ["-R", "tpacket"]))
+
+    def test_errors_exit_2_with_one_line(self):
+        tree = FakeTree(self.tmp)
+        cases = [["frobnicate"], ["--lab-mode", "bogus"], ["--repetitions", "0"],
+                 ["--suite", "nope"], ["--run-id", "../x"], ["--", "x"], ["report"],
+                 ["--bogus-option"]]
+        for case in cases:
+            with self.subTest(case=case):
+                result = subprocess.run([sys.executable, str(RUN_PY), *case], env=tree.env(),
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, timeout=30)
+                self.assertEqual(result.returncode, run_py.EXIT_USAGE, result.stderr)
+                lines = result.stderr.strip().splitlines()
+                self.assertEqual(len(lines), 1, result.stderr)
+                self.assertTrue(lines[0].startswith("zcbench: "), result.stderr)
+        result = subprocess.run([sys.executable, str(RUN_PY), "--suite", "nope"],
+                                env=tree.env(), stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertIn("available: quick, smoke", result.stderr)
+
+    def test_help_and_version(self):
+        result = subprocess.run([sys.executable, str(RUN_PY), "--help"],
+                                stdout=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(result.returncode, 0)
+        self.assertIn("./run.py test", result.stdout)
+        self.assertIn("--suite", result.stdout)
+        result = subprocess.run([sys.executable, str(RUN_PY), "--version"],
+                                stdout=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(result.returncode, 0)
+        self.assertTrue(result.stdout.startswith("zcbench run.py "))
+
+
+class EndToEndTest(TempDirTest):
+    """The run command against fake executables."""
+
+    def test_complete_run(self):
+        tree = FakeTree(self.tmp)
+        result = tree.run("--suite", "quick", "--run-id", "r1")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        report = tree.results / "r1" / "report.html"
+        self.assertEqual(result.stdout.strip().splitlines()[-1], str(report.resolve()))
+        self.assertIn("running suite quick (2 trials x 3 repetitions)", result.stderr)
+        self.assertEqual(os.readlink(tree.results / "latest"), "r1")
+        document = tree.run_json()
+        self.assertEqual((document["run_id"], document["status"]), ("r1", "complete"))
+        self.assertRegex(document["started_at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual([r["kind"] for r in document["records"]],
+                         ["trial", "trial", "conformance"])
+        context = document["context"]
+        self.assertEqual(context["tool"]["git_sha"], "abc123def456")
+        self.assertEqual(context["pmu"]["reason"], "no PMU")
+        self.assertEqual(context["transports"][0]["name"], "recvmmsg")
+        self.assertEqual(context["options"]["suites"], ["quick"])
+        self.assertEqual(context["options"]["repetitions"], 3)
+        self.assertEqual(context["options"]["lab_mode"], "rps")
+        self.assertGreaterEqual(context["host"]["cpu_count"], 1)
+        bench_argv = json.loads(tree.argv_log.read_text().splitlines()[0])
+        self.assertEqual(bench_argv[:6], ["--suite", "quick", "--records",
+                                          str(tree.results / "r1" / "records.jsonl"),
+                                          "--lab-mode", "rps"])
+        self.assertIn(f"--benchmark_out={tree.results / 'r1' / 'gbench-quick.json'}",
+                      bench_argv)
+        self.assertEqual([p.name for p in (tree.results / "r1").iterdir() if
+                          p.name.startswith(".")], [])
+
+    def test_failed_check_exits_1_and_repetitions_pass_through(self):
+        tree = FakeTree(self.tmp)
+        result = tree.run("--suite", "smoke", "--repetitions", "5", "--lab-mode", "xdp",
+                          env=tree.env(FAKE_BENCH_MODE="fail"))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        document = tree.run_json()
+        self.assertEqual(document["status"], "complete")
+        self.assertEqual(document["context"]["options"]["repetitions"], 5)
+        bench_argv = json.loads(tree.argv_log.read_text().splitlines()[0])
+        self.assertIn("--repetitions", bench_argv)
+        self.assertEqual(bench_argv[bench_argv.index("--lab-mode") + 1], "xdp")
+        self.assertTrue(re.fullmatch(r"\d{8}T\d{6}Z-smoke", document["run_id"]))
+
+    def test_environment_error_of_child_is_a_failed_run(self):
+        tree = FakeTree(self.tmp)
+        result = tree.run("--suite", "smoke", env=tree.env(FAKE_BENCH_MODE="environment"))
+        self.assertEqual(result.returncode, run_py.EXIT_ENVIRONMENT, result.stderr)
+        self.assertEqual(tree.run_json()["status"], "failed")
+        self.assertTrue(Path(result.stdout.strip().splitlines()[-1]).is_file())
+
+    def test_ctrl_c_saves_an_interrupted_run(self):
+        tree = FakeTree(self.tmp)
+        # A session of its own, so the SIGINT below reaches run.py and its child, not us.
+        proc = subprocess.Popen(tree.argv("--suite", "quick", "--run-id", "cut"),
+                                env=tree.env(FAKE_BENCH_MODE="hang"), cwd=tree.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + 30
+            while not tree.started.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(tree.started.exists(), "fake bench never started")
+            os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        self.assertEqual(proc.returncode, run_py.EXIT_INTERRUPTED, stderr)
+        self.assertIn("truncated last line", stderr)
+        document = tree.run_json("cut")
+        self.assertEqual(document["status"], "interrupted")
+        self.assertEqual(len(document["records"]), 1)
+        self.assertEqual(stdout.strip().splitlines()[-1],
+                         str((tree.results / "cut" / "report.html").resolve()))
+
+    def test_report_command_rerenders(self):
+        tree = FakeTree(self.tmp)
+        self.assertEqual(tree.run("--suite", "smoke", "--run-id", "r2").returncode, 0)
+        (tree.results / "r2" / "report.html").unlink()
+        result = subprocess.run([sys.executable, str(RUN_PY), "report",
+                                 str(tree.results / "latest")], env=tree.env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue((tree.results / "r2" / "report.html").is_file())
+
+    def test_test_command_passes_arguments_to_ctest(self):
+        tree = FakeTree(self.tmp)
+        bin_dir = self.tmp / "bin"
+        bin_dir.mkdir()
+        write_executable(bin_dir / "ctest", '#!/bin/sh\necho "ctest $*"\nexit 5\n')
+        env = tree.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        result = subprocess.run([sys.executable, str(RUN_PY), "test", "--no-install",
+                                 "--no-build", "--build-dir", str(tree.build), "--", "-R", "x"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 5, result.stderr)
+        self.assertIn(f"ctest --test-dir {tree.build} --output-on-failure -LE ^(bench|vm)$ "
+                      "-j1 -R x", result.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
