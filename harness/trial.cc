@@ -125,6 +125,12 @@ uint64_t get_u64(const json& j, const char* key) {
   return it != j.end() && it->is_number() ? it->get<uint64_t>() : 0;
 }
 
+std::string fmt(double v) {
+  std::ostringstream o;
+  o << v;
+  return o.str();
+}
+
 std::string format_rate(double pps) {
   if (pps <= 0) return "max";
   std::ostringstream o;
@@ -157,20 +163,20 @@ void validate_trial(const TrialSpec& s) {
     throw UsageError(msg);
   }
   if (!std::isfinite(s.rate_pps) || s.rate_pps < 0)
-    throw UsageError("rate " + std::to_string(s.rate_pps) + " is not accepted; give packets/s > 0 or 'max'");
+    throw UsageError("rate " + fmt(s.rate_pps) + " is not accepted; give packets/s > 0 or 'max'");
   if (s.rate_pps > 1e8)
     throw UsageError("rate " + std::to_string(uint64_t(s.rate_pps)) +
                      " pps is impossible here (above 100 Mpps); give a lower rate or 'max'");
   if (!(s.duration_s > 0) || s.duration_s > 3600)
-    throw UsageError("duration " + std::to_string(s.duration_s) + " s is not accepted; accepted: > 0 and <= 3600");
+    throw UsageError("duration " + fmt(s.duration_s) + " s is not accepted; accepted: > 0 and <= 3600");
   if (!(s.warmup_s >= 0) || s.warmup_s > 600)
-    throw UsageError("warm-up " + std::to_string(s.warmup_s) + " s is not accepted; accepted: 0..600");
+    throw UsageError("warm-up " + fmt(s.warmup_s) + " s is not accepted; accepted: 0..600");
   if (s.burst < 1 || s.burst > 65536)
     throw UsageError("burst " + std::to_string(s.burst) + " is not accepted; accepted: 1..65536");
   if (s.flows < 1 || s.flows > 1024)
     throw UsageError("flows " + std::to_string(s.flows) + " is not accepted; accepted: 1..1024");
   if (!(s.interval_s >= 0.01))
-    throw UsageError("sample interval " + std::to_string(s.interval_s) + " s is not accepted; accepted: >= 0.01");
+    throw UsageError("sample interval " + fmt(s.interval_s) + " s is not accepted; accepted: >= 0.01");
   int cpus = online_cpu_count();
   for (int cpu : {s.lab.gen_cpu, s.lab.sink_cpu})
     if (cpu < 0 || cpu >= cpus)

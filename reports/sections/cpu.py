@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from .. import charts, fmt
+from .. import charts
 from ..html import empty, fragment
 from ..stats import by_config
 from .summary import top_rate_rows
@@ -20,7 +20,7 @@ measurement window: <em>sink CPU</em> is the CPU the sink thread is pinned to, <
 CPUs the trial used (generator included), <em>sink thread</em> the thread's own rusage. {{ pmu }}</p>
 {% if ns_chart %}<figure>{{ ns_chart }}</figure>{% endif %}
 {% if breakdown_chart %}
-<h3>Per-CPU breakdown at the top offered rate</h3>
+<h3>Per-CPU breakdown, each sink at its top offered rate</h3>
 <p class="note">Share of the measurement window each CPU spent per <code>/proc/stat</code> category
 (median over repetitions). Steal is time the hypervisor gave to someone else.</p>
 <figure>{{ breakdown_chart }}</figure>
@@ -62,7 +62,7 @@ def ns_chart(top):
         ax.set_xticklabels([f"{int(s)} B" for s in sizes])
         ax.set_xlabel("UDP payload")
         ax.set_ylabel("CPU ns per received packet")
-        ax.set_title(f"{title}, top offered rate")
+        ax.set_title(f"{title}, each sink at its top offered rate")
     charts.legend_below(fig, axes)
     return charts.svg(fig, "CPU nanoseconds per received packet per sink")
 

@@ -11,10 +11,10 @@ TEMPLATE = """
 <div>
 <h3>Host</h3>
 <table class="kv compact"><tbody>
- <tr><th>hostname</th><td>{{ host.hostname }}</td></tr>
- <tr><th>CPU</th><td>{{ host.cpu_model }}{% if host.cpu_count %} × {{ host.cpu_count }}{% endif %}</td></tr>
- <tr><th>kernel</th><td>{{ host.kernel }}</td></tr>
- <tr><th>distribution</th><td>{{ host.distro }}</td></tr>
+ <tr><th>hostname</th><td>{{ host.hostname or "–" }}</td></tr>
+ <tr><th>CPU</th><td>{{ host.cpu_model or "–" }}{% if host.cpu_count %} × {{ host.cpu_count }}{% endif %}</td></tr>
+ <tr><th>kernel</th><td>{{ host.kernel or "–" }}</td></tr>
+ <tr><th>distribution</th><td>{{ host.distro or "–" }}</td></tr>
  <tr><th>memory</th><td>{{ fmt.bytes_iec(host.memory_bytes) }}</td></tr>
  <tr><th>virtualized</th><td>{{ yesno(host.virtualized) }}</td></tr>
  {% for k, v in host_extra %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}
@@ -22,13 +22,13 @@ TEMPLATE = """
 <h3>Tool</h3>
 <table class="kv compact"><tbody>
  <tr><th>tool</th><td>{{ tool.name }} {{ tool.version }}</td></tr>
- <tr><th>git sha</th><td><code>{{ tool.git_sha }}</code></td></tr>
+ <tr><th>git sha</th><td>{% if tool.git_sha %}<code>{{ tool.git_sha }}</code>{% else %}–{% endif %}</td></tr>
  <tr><th>run id</th><td><code>{{ run_id }}</code></td></tr>
  <tr><th>started / finished</th><td>{{ started }} / {{ finished or "–" }}</td></tr>
- <tr><th>suites</th><td>{{ (options.suites or [])|join(", ") }}</td></tr>
- <tr><th>lab mode</th><td>{{ options.lab_mode or lab.mode }}</td></tr>
- <tr><th>repetitions</th><td>{{ options.repetitions }}</td></tr>
- <tr><th>command line</th><td><code>{{ (options.argv or [])|join(" ") }}</code></td></tr>
+ <tr><th>suites</th><td>{{ (options.suites or ["–"])|join(", ") }}</td></tr>
+ <tr><th>lab mode</th><td>{{ options.lab_mode or lab.mode or "–" }}</td></tr>
+ <tr><th>repetitions</th><td>{{ options.repetitions or "–" }}</td></tr>
+ <tr><th>command line</th><td>{% if options.argv %}<code>{{ options.argv|join(" ") }}</code>{% else %}–{% endif %}</td></tr>
 </tbody></table>
 <h3>Performance counters</h3>
 <table class="kv compact"><tbody>

@@ -1,7 +1,6 @@
 """Received versus offered rate, per sink and payload size."""
-import numpy as np
 
-from .. import charts, fmt
+from .. import charts
 from ..html import empty, fragment
 from ..stats import by_config
 

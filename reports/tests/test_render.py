@@ -70,7 +70,7 @@ class SectionsTest(unittest.TestCase):
         saved = list(SECTIONS)
         try:
             register("family_x", lambda run: ("Family X", "<p>x</p>"), before="environment")
-            html = rendered("empty")
+            html = render(fixture_doc("empty"))
             self.assertIn('href="#family_x"', html)
             self.assertLess(html.index('id="family_x"'), html.index('id="environment"'))
             with self.assertRaises(ValueError):

@@ -14,7 +14,7 @@
 namespace zc {
 namespace {
 
-using nlohmann::json;
+using nlohmann::ordered_json;
 
 constexpr size_t kMaxReasonChars = 600;
 
@@ -67,7 +67,7 @@ std::string reason_of(const ::testing::TestResult& r) {
   return reason;
 }
 
-json conformance_item(const ::testing::TestResult& r) {
+ordered_json conformance_item(const ::testing::TestResult& r) {
   for (int i = 0; i < r.test_property_count(); ++i) {
     const ::testing::TestProperty& p = r.GetTestProperty(i);
     if (std::string(p.key()) != kConformanceItemProperty) continue;
@@ -80,7 +80,7 @@ json conformance_item(const ::testing::TestResult& r) {
 
 }  // namespace
 
-json conformance_record(const ::testing::TestInfo& info, const std::string& kernel) {
+ordered_json conformance_record(const ::testing::TestInfo& info, const std::string& kernel) {
   const ::testing::TestResult& r = *info.result();
   std::string status = r.Skipped() ? "skip" : r.Failed() ? "fail" : "pass";
   std::string suite = info.test_suite_name(), check = info.name();
@@ -92,7 +92,7 @@ json conformance_record(const ::testing::TestInfo& info, const std::string& kern
           {"status", status},
           {"reason", status == "pass" ? "" : reason_of(r)},
           {"raw", {{"duration_ms", r.elapsed_time()}}},
-          {"derived", json::object()}};
+          {"derived", ordered_json::object()}};
 }
 
 void append_record_line(const std::string& path, const std::string& line) {

@@ -14,8 +14,9 @@ namespace zc {
 
 inline constexpr const char* kConformanceItemProperty = "conformance_item";
 
-// The record of one finished test. `kernel` is the uname release.
-nlohmann::json conformance_record(const ::testing::TestInfo& info, const std::string& kernel);
+// The record of one finished test, keys in the documented order. `kernel` is
+// the uname release.
+nlohmann::ordered_json conformance_record(const ::testing::TestInfo& info, const std::string& kernel);
 
 // Appends `line` plus a newline to `path` in one write (O_APPEND, so parallel
 // ctest processes do not interleave) and fsyncs it; throws EnvError naming the path.

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Bad input gets one clear line and the documented exit code (README "Exit
+# codes"), before any lab or traffic exists.
+set -u
+ZC="$1"
+fail=0
+expect() {  # expect CODE PATTERN -- args...
+  local code="$1" pattern="$2"; shift 3
+  local out rc
+  out=$("$ZC" "$@" 2>&1 >/dev/null); rc=$?
+  if [[ $rc -ne $code ]] || ! grep -q -- "$pattern" <<<"$out"; then
+    echo "FAIL: zcbench $* -> exit $rc (want $code), stderr: $out"; fail=1
+  else
+    echo "ok: zcbench $* -> $rc: $out"
+  fi
+}
+expect 2 "transport 'nope' is unknown; accepted: recv, recvmmsg" -- run --rx nope
+expect 2 "transmit transport 'recv' is unknown" -- run --tx recv
+expect 2 "has no option 'bogus'; accepted:" -- run --rx-opt bogus=1
+expect 2 "batch=0 is out of range; accepted: 1..1024" -- run --rx-opt batch=0
+expect 2 "needs --mtu 2028" -- run --size 2000
+expect 2 "accepted: 18..1472" -- run --size 17
+expect 2 "--rate -5 is not accepted" -- run --rate -5
+expect 2 "impossible here" -- run --rate 1e12
+expect 2 "duration 0" -- run --duration 0
+expect 2 "CPU 99 does not exist" -- run --sink-cpu 99
+expect 2 "lab mode 'warp'" -- run --lab-mode warp
+expect 2 "unknown command 'frobnicate'" -- frobnicate
+expect 2 "interface 'zc-no-such-if0' does not exist" -- sink --iface zc-no-such-if0
+expect 2 "--iface is required" -- send --dst 198.18.0.2
+expect 2 "outside the benchmarking range" -- send --iface lo --dst 8.8.8.8
+exit $fail
