@@ -20,8 +20,16 @@ void apply(TrialSpec& s, const std::string& key, const json& v, const std::strin
     if (!v.is_number()) throw UsageError(where + ": " + key + " must be a number, got " + v.dump());
     return v.get<double>();
   };
-  if (key == "tx") s.tx = parse_driver_spec(v.get<std::string>());
-  else if (key == "rx") s.rx = parse_driver_spec(v.get<std::string>());
+  auto str = [&]() -> std::string {
+    if (!v.is_string()) throw UsageError(where + ": " + key + " must be a string, got " + v.dump());
+    return v.get<std::string>();
+  };
+  auto boolean = [&]() -> bool {
+    if (!v.is_boolean()) throw UsageError(where + ": " + key + " must be true or false, got " + v.dump());
+    return v.get<bool>();
+  };
+  if (key == "tx") s.tx = parse_driver_spec(str());
+  else if (key == "rx") s.rx = parse_driver_spec(str());
   else if (key == "payload_bytes") s.payload_bytes = size_t(num());
   else if (key == "rate_pps") s.rate_pps = v.is_string() && v.get<std::string>() == "max" ? 0 : num();
   else if (key == "duration_s") s.duration_s = num();
@@ -30,8 +38,8 @@ void apply(TrialSpec& s, const std::string& key, const json& v, const std::strin
   else if (key == "burst") s.burst = uint32_t(num());
   else if (key == "flows") s.flows = int(num());
   else if (key == "mtu") s.lab.mtu = int(num());
-  else if (key == "gro") s.lab.gro = v.get<bool>();
-  else if (key == "lab_mode") s.lab.mode = parse_lab_mode(v.get<std::string>());
+  else if (key == "gro") s.lab.gro = boolean();
+  else if (key == "lab_mode") s.lab.mode = parse_lab_mode(str());
   else if (key == "claim" || key == "label" || key == "series") s.extra_params[key] = v;
   else throw UsageError(where + ": unknown field '" + key +
                         "'; accepted: tx, rx, payload_bytes, rate_pps, duration_s, warmup_s, count, burst, flows, "
