@@ -274,6 +274,26 @@ Lab Lab::create(const LabOptions& opts) {
     }
   });
 
+  // A veth that is up still drops everything until linkwatch swaps its noop
+  // qdisc for the real one, a few ms later (seen: 1 fresh lab in 25 lost its
+  // first datagram while sendto() reported success). Wait for every end.
+  auto wait_active = [&](const Netns& ns, bool gen_side) {
+    ns.run([&] {
+      netlink::Socket nl;
+      for (const auto& p : lab.ports_) {
+        const std::string& dev = gen_side ? p.gen_ifname : p.sink_ifname;
+        for (int tries = 0;; ++tries) {
+          if (nl.get_link(dev).qdisc != "noop") break;
+          if (tries >= 2000)
+            throw EnvError("veth " + dev + " never became active (qdisc still noop after 2 s)");
+          usleep(1000);
+        }
+      }
+    });
+  };
+  wait_active(lab.gen_ns_, true);
+  wait_active(lab.sink_ns_, false);
+
   for (int i = 0; i < n; ++i) {
     auto& p = lab.ports_[static_cast<size_t>(i)];
     p.gen_ifindex = gen_links[static_cast<size_t>(i)].index;

@@ -69,6 +69,9 @@ LinkInfo parse_link(const nlmsghdr* nlh) {
       case IFLA_IFNAME:
         if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) info.name = mnl_attr_get_str(attr);
         break;
+      case IFLA_QDISC:
+        if (mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0) info.qdisc = mnl_attr_get_str(attr);
+        break;
       case IFLA_MTU:
         if (mnl_attr_validate(attr, MNL_TYPE_U32) == 0) info.mtu = static_cast<int>(mnl_attr_get_u32(attr));
         break;

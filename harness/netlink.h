@@ -24,6 +24,7 @@ struct LinkInfo {
   unsigned flags = 0;  // IFF_*
   MacAddr mac{};
   LinkCounters stats;  // IFLA_STATS64
+  std::string qdisc;   // IFLA_QDISC: "noop" until linkwatch activates the device
 };
 
 class Socket {
