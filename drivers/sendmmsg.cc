@@ -18,9 +18,7 @@ class SendmmsgTx : public TxDriver {
   void open(const TxContext& ctx) override {
     batch_ = size_t(ctx.options.integer("batch"));
     size_t payload = ctx.payload_bytes;
-    for (int f = 0; f < ctx.flows; ++f)
-      socks_.push_back(open_udp_source_socket(ctx.src_ip, uint16_t(ctx.src_port + f), ctx.dst_ip, ctx.dst_port,
-                                              ctx.options.integer("sndbuf")));
+    socks_ = open_flow_sockets(ctx);
     storage_.resize(batch_ * payload);
     iov_.resize(batch_);
     msgs_.resize(batch_);

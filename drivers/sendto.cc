@@ -18,9 +18,7 @@ class SendtoTx : public TxDriver {
   void open(const TxContext& ctx) override {
     batch_ = size_t(ctx.options.integer("batch"));
     payload_ = ctx.payload_bytes;
-    for (int f = 0; f < ctx.flows; ++f)
-      socks_.push_back(open_udp_source_socket(ctx.src_ip, uint16_t(ctx.src_port + f), ctx.dst_ip, ctx.dst_port,
-                                              ctx.options.integer("sndbuf")));
+    socks_ = open_flow_sockets(ctx);
     storage_.resize(batch_ * payload_);
     for (size_t i = 0; i < batch_; ++i) {
       ptrs_.push_back(storage_.data() + i * payload_);

@@ -75,6 +75,14 @@ Fd open_udp_source_socket(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uin
   return fd;
 }
 
+std::vector<Fd> open_flow_sockets(const TxContext& ctx) {
+  std::vector<Fd> socks;
+  for (int f = 0; f < ctx.flows; ++f)
+    socks.push_back(open_udp_source_socket(ctx.src_ip, uint16_t(ctx.src_port + f), ctx.dst_ip, ctx.dst_port,
+                                           ctx.options.integer("sndbuf")));
+  return socks;
+}
+
 bool wait_readable(int fd, int timeout_ms) {
   pollfd p{fd, POLLIN, 0};
   int rc = poll(&p, 1, timeout_ms);

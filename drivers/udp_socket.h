@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <string>
 
+#include <vector>
+
+#include "harness/driver.h"
 #include "harness/options.h"
 
 namespace zc {
@@ -33,6 +36,10 @@ Fd open_udp_sink_socket(in_addr ip, uint16_t port, int64_t rcvbuf);
 
 // Source socket of one flow: bound to src_ip:src_port, connected to dst.
 Fd open_udp_source_socket(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uint16_t dst_port, int64_t sndbuf);
+
+// One source socket per flow (flow f from port ctx.src_port + f), with the
+// driver's `sndbuf` option.
+std::vector<Fd> open_flow_sockets(const TxContext& ctx);
 
 // Waits for readability; returns false on timeout. EINTR counts as timeout.
 bool wait_readable(int fd, int timeout_ms);

@@ -215,9 +215,11 @@ json derive_trial(const json& params, const json& raw) {
 
   // CPU: busy time of every CPU in the window, per received packet.
   int sink_cpu = params.value("sink_cpu", 1);
-  uint64_t busy_all = 0, busy_sink = 0;
+  uint64_t busy_all = 0, busy_sink = 0, softirq_all = 0, softirq_sink = 0;
   if (raw.contains("cpu_delta"))
     for (const auto& c : raw["cpu_delta"]) {
+      softirq_all += get_u64(c, "softirq_ns");
+      if (c.value("cpu", -1) == sink_cpu) softirq_sink = get_u64(c, "softirq_ns");
       uint64_t busy = get_u64(c, "user_ns") + get_u64(c, "nice_ns") + get_u64(c, "system_ns") +
                       get_u64(c, "irq_ns") + get_u64(c, "softirq_ns");
       busy_all += busy;
@@ -233,7 +235,11 @@ json derive_trial(const json& params, const json& raw) {
   d["cpu_ns_per_pkt_sink_thread"] =
       rx_win && thread_ns.is_number() ? json(thread_ns.get<double>() / double(rx_win)) : json(nullptr);
 
-  // Where the receive softirq ran: proves the lab mode took effect.
+  // Where the receive work ran: proves the lab mode took effect. Softirq
+  // *time* is the proof; NET_RX *counts* split ~50/50 in rps mode because the
+  // sending CPU also raises NET_RX to send the RPS IPIs.
+  d["softirq_time_share_on_sink_cpu"] =
+      softirq_all ? json(double(softirq_sink) / double(softirq_all)) : json(nullptr);
   if (raw.contains("net_rx_softirqs_delta")) {
     uint64_t total = 0, on_sink = 0;
     const auto& v = raw["net_rx_softirqs_delta"];

@@ -88,3 +88,10 @@ def bytes_iec(v):
         if v >= div:
             return f"{v / div:.3g}\u00a0{unit}"
     return f"{v:.0f}\u00a0B"
+
+
+def mbits(v):
+    """Megabits per second with four significant digits."""
+    if missing(v):
+        return "–"
+    return f"{float(v):.4g}"

@@ -24,7 +24,7 @@ its real rate is the <em>sent</em> column.</p>
    <td class="num">{{ stat(r, "derived.sent_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.loss_ratio", fmt.pct) }}</td>
-   <td class="num">{{ stat(r, "derived.received_mbps", fmt.plain) }}</td>
+   <td class="num">{{ stat(r, "derived.received_mbps", fmt.mbits) }}</td>
    <td class="num">{{ stat(r, "derived.latency_p50_ns", fmt.ns) }}</td>
    <td class="num">{{ stat(r, "derived.latency_p99_ns", fmt.ns) }}</td></tr>
  {% endfor %}
