@@ -77,9 +77,17 @@ Fd open_udp_source_socket(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uin
 
 std::vector<Fd> open_flow_sockets(const TxContext& ctx) {
   std::vector<Fd> socks;
-  for (int f = 0; f < ctx.flows; ++f)
-    socks.push_back(open_udp_source_socket(ctx.src_ip, uint16_t(ctx.src_port + f), ctx.dst_ip, ctx.dst_port,
+  for (int f = 0; f < ctx.flows; ++f) {
+    // Flow f leaves through port f % ports: the bound source address picks the route.
+    in_addr src = ctx.src_ip, dst = ctx.dst_ip;
+    if (!ctx.ports.empty()) {
+      const TxPort& p = ctx.ports[size_t(f) % ctx.ports.size()];
+      src = p.src_ip;
+      dst = p.dst_ip;
+    }
+    socks.push_back(open_udp_source_socket(src, uint16_t(ctx.src_port + f), dst, ctx.dst_port,
                                            ctx.options.integer("sndbuf")));
+  }
   return socks;
 }
 

@@ -62,6 +62,15 @@ nlohmann::json transports_context() {
   return arr;
 }
 
+nlohmann::json generators_context() {
+  nlohmann::json arr = nlohmann::json::array(
+      {{{"name", kFloodGenerator}, {"direction", "generator"}, {"usable", true}, {"reason", ""},
+        {"options", nlohmann::json::array()},
+        {"description", "FPGA-style constant-rate UDP flood through any TX transport (--tx)"}}});
+  for (const auto& g : all_generators()) arr.push_back(g.to_json(true));
+  return arr;
+}
+
 nlohmann::json run_document(const std::string& run_id, const std::string& status, const std::string& started_at,
                             const std::vector<std::string>& argv, nlohmann::json records) {
   return {{"schema_version", 1},
@@ -74,6 +83,7 @@ nlohmann::json run_document(const std::string& run_id, const std::string& status
             {"tool", tool_context()},
             {"pmu", probe_pmu()},
             {"transports", transports_context()},
+            {"generators", generators_context()},
             {"options", {{"argv", argv}}}}},
           {"records", std::move(records)}};
 }

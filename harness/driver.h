@@ -22,8 +22,26 @@ namespace zc {
 enum class Direction { rx, tx };
 const char* direction_name(Direction d);
 
+// One sink-side interface of the lab (trials with several ports).
+struct RxPort {
+  std::string ifname;
+  int ifindex = 0;
+  in_addr local_ip{};
+};
+
+// One generator-side interface of the lab and where it sends to.
+struct TxPort {
+  std::string ifname;
+  int ifindex = 0;
+  in_addr src_ip{};
+  in_addr dst_ip{};
+  MacAddr src_mac{};
+  MacAddr dst_mac{};
+};
+
 // Where a sink receives: inside the sink namespace of a lab, or on a named
-// interface (`zcbench sink --iface`).
+// interface (`zcbench sink --iface`). The single-interface fields describe
+// ports[0]; multi-port sinks (e.g. tpacket_v3 aggregation) use `ports`.
 struct RxContext {
   std::string ifname;
   int ifindex = 0;
@@ -33,9 +51,13 @@ struct RxContext {
   int mtu = 1500;
   int flows = 1;
   DriverOptions options;
+  std::vector<RxPort> ports;  // every lab port, ports[0] == the fields above
 };
 
-// Where a TX transport sends from. Flow f uses UDP source port src_port + f.
+// Where a TX transport sends from. Flow f uses UDP source port src_port + f
+// and leaves through ports[f % ports.size()] (the single-interface fields
+// describe ports[0]). dst_mac is the sink's MAC, or kTapForeignMac for
+// TAP-style traffic.
 struct TxContext {
   std::string ifname;
   int ifindex = 0;
@@ -49,6 +71,7 @@ struct TxContext {
   int mtu = 1500;
   int flows = 1;
   DriverOptions options;
+  std::vector<TxPort> ports;  // every lab port, ports[0] == the fields above
 };
 
 class RxDriver {

@@ -268,7 +268,8 @@ Lab Lab::create(const LabOptions& opts) {
     netlink::Socket nl;
     for (int i = 0; i < n; ++i) {
       auto& p = lab.ports_[static_cast<size_t>(i)];
-      nl.add_permanent_neighbour(gen_links[static_cast<size_t>(i)], p.sink_ip, sink_links[static_cast<size_t>(i)].mac);
+      const MacAddr dst = opts.tap_traffic ? kTapForeignMac : sink_links[static_cast<size_t>(i)].mac;
+      nl.add_permanent_neighbour(gen_links[static_cast<size_t>(i)], p.sink_ip, dst);
       if (ipv6_available) disable_ipv6({p.gen_ifname});
       ipv6_off = ipv6_off && ipv6_is_disabled(p.gen_ifname);
     }
@@ -300,6 +301,7 @@ Lab Lab::create(const LabOptions& opts) {
     p.sink_ifindex = sink_links[static_cast<size_t>(i)].index;
     p.gen_mac = gen_links[static_cast<size_t>(i)].mac;
     p.sink_mac = sink_links[static_cast<size_t>(i)].mac;
+    p.traffic_dst_mac = opts.tap_traffic ? kTapForeignMac : p.sink_mac;
   }
 
   // RPS: rps_cpus is only reachable through a sysfs mounted inside the sink
@@ -333,6 +335,7 @@ Lab Lab::create(const LabOptions& opts) {
                      {"prefix_len", p.prefix_len},
                      {"gen_mac", mac_to_string(p.gen_mac)},
                      {"sink_mac", mac_to_string(p.sink_mac)},
+                     {"traffic_dst_mac", mac_to_string(p.traffic_dst_mac)},
                      {"mtu", sink_links[k].mtu},
                      {"sink_gro", static_cast<bool>(sink_gro[k])},
                      {"rps_cpus", rps_read[k]},
@@ -346,6 +349,7 @@ Lab Lab::create(const LabOptions& opts) {
                       {"ipv6_disabled", ipv6_off},
                       {"ipv6_available", ipv6_available},
                       {"port_pairs", n},
+                      {"traffic", opts.tap_traffic ? "tap" : "host-addressed"},
                       {"ports", ports},
                       {"namespaces", "anonymous"}};
   return lab;

@@ -23,6 +23,12 @@ LabMode parse_lab_mode(const std::string& s);  // throws UsageError listing the 
 
 using MacAddr = std::array<uint8_t, 6>;
 std::string mac_to_string(const MacAddr& m);
+
+// TAP-style traffic (DESIGN.md "Traffic addressing"): frames addressed to a
+// MAC nobody in the lab owns, so the sink veth marks them PACKET_OTHERHOST —
+// packet sockets see them, the IP stack drops them right after the taps, as on
+// a monitoring port. Locally administered, "ZCTAP".
+inline constexpr MacAddr kTapForeignMac{0x02, 0x5a, 0x43, 0x54, 0x41, 0x50};
 std::string ipv4_to_string(in_addr a);
 
 struct LabOptions {
@@ -32,6 +38,7 @@ struct LabOptions {
   int gen_cpu = 0;   // generator thread (and, in sender-softirq mode, the receive softirq)
   int sink_cpu = 1;  // sink thread (and, in rps mode, the receive softirq via rps_cpus)
   bool gro = false;  // veth GRO on the sink device (off by default)
+  bool tap_traffic = false;  // generator's neighbour entry is kTapForeignMac, not the sink's MAC
 };
 
 // One veth pair. Port i lives in 198.18.i.0/24: generator end 198.18.i.1,
@@ -46,6 +53,7 @@ struct LabPort {
   int prefix_len = 24;
   MacAddr gen_mac{};
   MacAddr sink_mac{};
+  MacAddr traffic_dst_mac{};  // what frames toward the sink carry: sink_mac, or kTapForeignMac
 };
 
 // Link counters of one device (IFLA_STATS64), read from inside its namespace.

@@ -60,6 +60,12 @@ trial options (run; send takes the generator ones):
   --gen-cpu N          generator CPU (default 0)
   --sink-cpu N         sink CPU (default 1)
   --gro                enable GRO on the sink veth
+  --ports N            lab port pairs (veth pairs); flow f uses port f % N (default 1)
+  --traffic MODE       auto (the sink's default) | tap (foreign destination MAC,
+                       as on a monitoring port) | host-addressed
+  --generator NAME     flood (default: through --tx) | pktgen | trafgen (see list)
+  --gen-opt KEY=VALUE  option of an external generator (repeatable)
+  --artifacts DIR      where generators leave replayable scripts (default: none)
   --perf-events LIST   comma-separated perf events (default: software + cycles,
                        instructions, cache-misses where a PMU exists)
   --repetition N       repetition index recorded in the result (default 0)
@@ -130,6 +136,11 @@ bool parse_trial_flag(Args& a, const std::string& f, TrialSpec& s, bool& json_ou
   else if (f == "--gen-cpu") s.lab.gen_cpu = int(parse_integer(f, a.value(f)));
   else if (f == "--sink-cpu") s.lab.sink_cpu = int(parse_integer(f, a.value(f)));
   else if (f == "--gro") s.lab.gro = true;
+  else if (f == "--ports") s.lab.port_pairs = int(parse_integer(f, a.value(f)));
+  else if (f == "--traffic") s.traffic = a.value(f);
+  else if (f == "--generator") s.generator.name = a.value(f);
+  else if (f == "--gen-opt") s.generator.options.insert(parse_key_value(f, a.value(f)));
+  else if (f == "--artifacts") s.artifacts_dir = a.value(f);
   else if (f == "--perf-events") s.perf_events = split_commas(a.value(f));
   else if (f == "--repetition") s.repetition = int(parse_integer(f, a.value(f)));
   else if (f == "--json") json_out = true;
@@ -158,9 +169,7 @@ int cmd_list(Args& a) {
     else throw UsageError("list: unknown option '" + f + "'; accepted: --json");
   }
   json transports = transports_context();
-  json generators = json::array(
-      {{{"name", "flood"}, {"usable", true}, {"reason", ""},
-        {"description", "FPGA-style constant-rate UDP flood through any TX transport"}}});
+  json generators = generators_context();
   json doc = {{"transports", transports},
               {"generators", generators},
               {"pmu", probe_pmu()},
@@ -179,7 +188,15 @@ int cmd_list(Args& a) {
                   o["name"].get<std::string>().c_str(), o["default"].get<std::string>().c_str(),
                   o["help"].get<std::string>().c_str());
   }
-  std::printf("generators: flood (usable)\n");
+  std::printf("%-12s %-3s %-7s %s\n", "generator", "", "usable", "description / reason");
+  for (const auto& g : generators) {
+    std::printf("%-12s %-3s %-7s %s\n", g["name"].get<std::string>().c_str(), "gen",
+                g["usable"].get<bool>() ? "yes" : "no",
+                (g["usable"].get<bool>() ? g["description"] : g["reason"]).get<std::string>().c_str());
+    for (const auto& o : g["options"])
+      std::printf("    gen-opt %s=%s  %s\n", o["name"].get<std::string>().c_str(), o["default"].get<std::string>().c_str(),
+                  o["help"].get<std::string>().c_str());
+  }
   const json pmu = doc["pmu"];
   std::printf("PMU hardware counters: %s\n",
               pmu["available"].get<bool>() ? "available" : ("unavailable: " + pmu["reason"].get<std::string>()).c_str());

@@ -17,6 +17,38 @@ const std::vector<DriverInfo>& all_drivers() {
   return drivers;
 }
 
+const std::vector<GeneratorInfo>& all_generators() {
+  static const std::vector<GeneratorInfo> generators = {
+  };
+  return generators;
+}
+
+const GeneratorInfo& find_generator(const std::string& name) {
+  std::string known = kFloodGenerator;
+  for (const auto& g : all_generators()) {
+    if (g.name == name) return g;
+    known += ", " + g.name;
+  }
+  throw UsageError("generator '" + name + "' is unknown; accepted: " + known);
+}
+
+DriverOptions validate_generator_options(const GeneratorInfo& info, const std::map<std::string, std::string>& given) {
+  return validate_options("generator " + info.name, info.options, given);
+}
+
+nlohmann::json GeneratorInfo::to_json(bool with_probe) const {
+  nlohmann::json j{{"name", name}, {"direction", "generator"}, {"description", description}};
+  nlohmann::json opts = nlohmann::json::array();
+  for (const auto& o : options) opts.push_back(o.to_json());
+  j["options"] = opts;
+  if (with_probe) {
+    Usability u = probe ? probe() : Usability{};
+    j["usable"] = u.usable;
+    j["reason"] = u.reason;
+  }
+  return j;
+}
+
 const DriverInfo& find_driver(const std::string& name, Direction dir) {
   std::string known;
   for (const auto& d : all_drivers()) {

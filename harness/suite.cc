@@ -40,10 +40,18 @@ void apply(TrialSpec& s, const std::string& key, const json& v, const std::strin
   else if (key == "mtu") s.lab.mtu = int(num());
   else if (key == "gro") s.lab.gro = boolean();
   else if (key == "lab_mode") s.lab.mode = parse_lab_mode(str());
+  else if (key == "ports") s.lab.port_pairs = int(num());
+  else if (key == "traffic") s.traffic = str();
+  else if (key == "generator") s.generator = parse_driver_spec(str());  // "pktgen:clone_skb=0"
+  else if (key == "gen_opts") {
+    if (!v.is_object()) throw UsageError(where + ": gen_opts must be an object of option: value, got " + v.dump());
+    for (auto it = v.begin(); it != v.end(); ++it)
+      s.generator.options[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
+  }
   else if (key == "claim" || key == "label" || key == "series") s.extra_params[key] = v;
   else throw UsageError(where + ": unknown field '" + key +
                         "'; accepted: tx, rx, payload_bytes, rate_pps, duration_s, warmup_s, count, burst, flows, "
-                        "mtu, gro, lab_mode, claim, label, series");
+                        "mtu, gro, lab_mode, ports, traffic, generator, gen_opts, claim, label, series");
 }
 
 void expand_entry(const json& entry, const TrialSpec& base, std::vector<TrialSpec>& out, const std::string& where) {

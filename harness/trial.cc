@@ -14,6 +14,7 @@
 #include "harness/attribution.h"
 #include "harness/errors.h"
 #include "harness/flood.h"
+#include "harness/generator.h"
 #include "harness/pacer.h"
 #include "harness/perf_counters.h"
 #include "harness/registry.h"
@@ -41,23 +42,31 @@ struct Snapshot {
 
 struct Probes {
   const Lab* lab = nullptr;
-  const FloodGenerator* gen = nullptr;
+  const FloodGenerator* gen = nullptr;  // null for external generators: sent = gen links' tx_packets
   const Accounting* acct = nullptr;
   const PerfCounterGroup* perf_sink = nullptr;
   const PerfCounterGroup* perf_gen = nullptr;
 };
 
+LinkCounters add_links(LinkCounters a, const LinkCounters& b) {
+  a.rx_packets += b.rx_packets, a.tx_packets += b.tx_packets, a.rx_bytes += b.rx_bytes, a.tx_bytes += b.tx_bytes;
+  a.rx_dropped += b.rx_dropped, a.tx_dropped += b.tx_dropped, a.rx_errors += b.rx_errors, a.tx_errors += b.tx_errors;
+  return a;
+}
+
 Snapshot take_snapshot(const Probes& p) {
   Snapshot s;
   s.t_ns = monotonic_ns();
-  s.sent = p.gen ? p.gen->sent() : 0;
   s.received = p.acct->packets();
   s.cpu = read_proc_stat();
   s.net_rx = read_softirqs("NET_RX");
   s.softnet = read_softnet_stat();
   p.lab->sink_ns().run([&] { s.snmp = read_snmp_this_thread(); });
-  s.gen_link = p.lab->gen_link_counters(0);
-  s.sink_link = p.lab->sink_link_counters(0);
+  for (int i = 0; i < int(p.lab->ports().size()); ++i) {
+    s.gen_link = add_links(s.gen_link, p.lab->gen_link_counters(i));
+    s.sink_link = add_links(s.sink_link, p.lab->sink_link_counters(i));
+  }
+  s.sent = p.gen ? p.gen->sent() : s.gen_link.tx_packets;
   if (p.perf_sink) s.perf_sink = p.perf_sink->read();
   if (p.perf_gen) s.perf_gen = p.perf_gen->read();
   return s;
@@ -151,6 +160,14 @@ void validate_trial(const TrialSpec& s) {
   const DriverInfo& rx = find_driver(s.rx.name, Direction::rx);
   validate_driver_options(tx, s.tx.options);
   validate_driver_options(rx, s.rx.options);
+  if (s.generator.name != kFloodGenerator)
+    validate_generator_options(find_generator(s.generator.name), s.generator.options);
+  else if (!s.generator.options.empty())
+    throw UsageError("the flood generator takes no --gen-opt; its transport's options go to --tx-opt");
+  if (s.traffic != "auto" && s.traffic != "tap" && s.traffic != "host-addressed")
+    throw UsageError("traffic '" + s.traffic + "' is not accepted; accepted: auto, tap, host-addressed");
+  if (s.lab.port_pairs < 1 || s.lab.port_pairs > 16)
+    throw UsageError("ports " + std::to_string(s.lab.port_pairs) + " is not accepted; accepted: 1..16");
   if (s.lab.mtu < 68 || s.lab.mtu > 65535)
     throw UsageError("MTU " + std::to_string(s.lab.mtu) + " is out of range; accepted: 68..65535");
   size_t max_payload = size_t(s.lab.mtu) - kUdpIpv4Overhead;
@@ -198,6 +215,12 @@ std::string trial_command(const TrialSpec& s) {
   o << " --lab-mode " << lab_mode_name(s.lab.mode) << " --mtu " << s.lab.mtu << " --gen-cpu " << s.lab.gen_cpu
     << " --sink-cpu " << s.lab.sink_cpu;
   if (s.lab.gro) o << " --gro";
+  if (s.lab.port_pairs != 1) o << " --ports " << s.lab.port_pairs;
+  if (s.traffic != "auto") o << " --traffic " << s.traffic;
+  if (s.generator.name != kFloodGenerator) {
+    o << " --generator " << s.generator.name;
+    for (const auto& [k, v] : s.generator.options) o << " --gen-opt " << k << "=" << v;
+  }
   o << " --json";
   return o.str();
 }
@@ -280,12 +303,21 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
   const DriverInfo& rx_info = find_driver(spec.rx.name, Direction::rx);
   DriverOptions tx_opts = validate_driver_options(tx_info, spec.tx.options);
   DriverOptions rx_opts = validate_driver_options(rx_info, spec.rx.options);
+  const bool external = spec.generator.name != kFloodGenerator;
+  const GeneratorInfo* gen_info = external ? &find_generator(spec.generator.name) : nullptr;
+  DriverOptions gen_opts = external ? validate_generator_options(*gen_info, spec.generator.options) : DriverOptions{};
+  LabOptions lab_opts = spec.lab;
+  lab_opts.tap_traffic = spec.traffic == "tap" || (spec.traffic == "auto" && rx_info.traffic == "tap");
+  // External generators' packets carry no flood header: the sink can only count.
+  const std::string accounting = external ? "count" : rx_opts.text("accounting");
 
-  json params = {{"tx", spec.tx.name},
-                 {"tx_opts", tx_opts.to_json()},
+  json params = {{"tx", external ? json(nullptr) : json(spec.tx.name)},
+                 {"tx_opts", external ? json::object() : tx_opts.to_json()},
                  {"rx", spec.rx.name},
                  {"rx_opts", rx_opts.to_json()},
-                 {"generator", "flood"},
+                 {"generator", spec.generator.name},
+                 {"gen_opts", external ? gen_opts.to_json() : json::object()},
+                 {"ports", spec.lab.port_pairs},
                  {"payload_bytes", spec.payload_bytes},
                  {"frame_bytes", spec.payload_bytes + kEthernetOverhead},
                  {"rate_mode", spec.rate_pps > 0 ? "fixed" : "max"},
@@ -302,11 +334,11 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
                  {"sink_cpu", spec.lab.sink_cpu},
                  {"gro", spec.lab.gro},
                  {"kernel", kernel_release()},
-                 {"traffic", rx_info.traffic},
-                 {"accounting", rx_opts.text("accounting")}};
+                 {"traffic", lab_opts.tap_traffic ? "tap" : "host-addressed"},
+                 {"accounting", accounting}};
   for (auto it = spec.extra_params.begin(); it != spec.extra_params.end(); ++it) params[it.key()] = it.value();
   std::ostringstream name;
-  name << spec.tx.name << "->" << spec.rx.to_string() << " " << spec.payload_bytes << "B "
+  name << (external ? spec.generator.to_string() : spec.tx.name) << "->" << spec.rx.to_string() << " " << spec.payload_bytes << "B "
        << format_rate(spec.rate_pps) << " #" << spec.repetition;
   json record = {{"kind", "trial"},   {"suite", spec.suite}, {"name", name.str()}, {"command", trial_command(spec)},
                  {"params", params},  {"status", "pass"},    {"reason", ""},       {"lab", json::object()},
@@ -318,20 +350,30 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
     return TrialOutcome{record, false};
   };
   for (const DriverInfo* info : {&tx_info, &rx_info}) {
+    if (external && info == &tx_info) continue;
     Usability u = info->probe ? info->probe() : Usability{};
     if (!u.usable) return skip(info->name + ": " + u.reason);
+  }
+  if (external) {
+    Usability u = gen_info->probe ? gen_info->probe() : Usability{};
+    if (!u.usable) return skip("generator " + gen_info->name + ": " + u.reason);
   }
 
   // No lab, no trial: an EnvError here is the environment's (privileges),
   // not the transport's, so it propagates to the caller.
-  Lab lab = Lab::create(spec.lab);
+  Lab lab = Lab::create(lab_opts);
   record["lab"] = lab.describe();
   const LabPort& port = lab.ports().at(0);
 
-  AccountingMode acct_mode = parse_accounting_mode(rx_opts.text("accounting"));
+  AccountingMode acct_mode = parse_accounting_mode(accounting);
   Accounting acct(acct_mode, spec.flows);
   std::unique_ptr<RxDriver> rx = rx_info.make_rx();
-  std::unique_ptr<TxDriver> tx = tx_info.make_tx();
+  std::unique_ptr<TxDriver> tx = external ? nullptr : tx_info.make_tx();
+  std::unique_ptr<Generator> ext_gen = external ? gen_info->make() : nullptr;
+  // The TX side opens only once the sink is open, so a stream transport's
+  // connect() finds the sink's listener.
+  std::promise<bool> sink_opened;
+  std::shared_future<bool> sink_opened_future = sink_opened.get_future().share();
 
   std::atomic<bool> stop_gen{false}, gen_done{false}, stop_sink{false};
   std::promise<pid_t> sink_ready, gen_ready;
@@ -358,7 +400,9 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
       ctx.mtu = spec.lab.mtu;
       ctx.flows = spec.flows;
       ctx.options = rx_opts;
+      for (const auto& p : lab.ports()) ctx.ports.push_back({p.sink_ifname, p.sink_ifindex, p.sink_ip});
       rx->open(ctx);
+      sink_opened.set_value(true);
       sink_ready.set_value(this_tid());
       ready_sent = true;
       uint64_t last_rx = 0, deadline = 0;
@@ -380,7 +424,10 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
       sink_thread = thread_cpu_json(read_thread_rusage());
     } catch (...) {
       sink_error = std::current_exception();
-      if (!ready_sent) sink_ready.set_exception(sink_error);
+      if (!ready_sent) {
+        sink_opened.set_value(false);
+        sink_ready.set_exception(sink_error);
+      }
     }
   });
 
@@ -397,19 +444,43 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
     try {
       lab.gen_ns().enter_this_thread();
       pin_this_thread(spec.lab.gen_cpu);
+      if (!sink_opened_future.get()) throw InternalError("the sink failed to open; the generator did not start");
+      if (external) {
+        GenContext g;
+        g.lab = &lab;
+        g.payload_bytes = spec.payload_bytes;
+        g.rate_pps = spec.rate_pps;
+        g.count = spec.count;
+        g.burst = spec.burst;
+        g.flows = spec.flows;
+        g.tap_traffic = lab_opts.tap_traffic;
+        g.options = gen_opts;
+        g.artifacts_dir = spec.artifacts_dir;
+        ext_gen->open(g);
+        gen_ready.set_value(this_tid());
+        ready_sent = true;
+        uint64_t start = go_future.get();
+        if (start) ext_gen->run(start, start + warmup_ns + window_ns, stop_gen);
+        tx_stats = ext_gen->stats();
+        gen_thread = thread_cpu_json(read_thread_rusage());
+        gen_done.store(true);
+        return;
+      }
       TxContext ctx;
       ctx.ifname = port.gen_ifname;
       ctx.ifindex = port.gen_ifindex;
       ctx.src_ip = port.gen_ip;
       ctx.dst_ip = port.sink_ip;
       ctx.src_mac = port.gen_mac;
-      ctx.dst_mac = port.sink_mac;
+      ctx.dst_mac = port.traffic_dst_mac;
       ctx.src_port = kFloodSrcPortBase;
       ctx.dst_port = kFloodUdpPort;
       ctx.payload_bytes = spec.payload_bytes;
       ctx.mtu = spec.lab.mtu;
       ctx.flows = spec.flows;
       ctx.options = tx_opts;
+      for (const auto& p : lab.ports())
+        ctx.ports.push_back({p.gen_ifname, p.gen_ifindex, p.gen_ip, p.sink_ip, p.gen_mac, p.traffic_dst_mac});
       tx->open(ctx);
       gen_ready.set_value(this_tid());
       ready_sent = true;
@@ -461,11 +532,21 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
   const uint64_t t0 = monotonic_ns() + 2000000;  // let the snapshot settle
   const uint64_t a_time = t0 + warmup_ns, b_time = a_time + window_ns;
   fs.end_ns = b_time;
-  gen = std::make_unique<FloodGenerator>(*tx, fs);  // the generator thread touches it only after `go`
-  probes.gen = gen.get();
+  if (!external) {
+    gen = std::make_unique<FloodGenerator>(*tx, fs);  // the generator thread touches it only after `go`
+    probes.gen = gen.get();
+  }
   acct.set_latency_window(a_time, b_time);
   go.set_value(t0);
 
+  // Packets sent so far: the flood counts them itself; an external
+  // generator's are read off the generator-side veths.
+  auto sent_now = [&]() -> uint64_t {
+    if (gen) return gen->sent();
+    LinkCounters l;
+    for (int i = 0; i < int(lab.ports().size()); ++i) l = add_links(l, lab.gen_link_counters(i));
+    return sub(l.tx_packets, s0.gen_link.tx_packets);
+  };
   json intervals = json::array();
   const uint64_t interval_ns = uint64_t(spec.interval_s * 1e9);
   uint64_t next_tick = t0 + interval_ns;
@@ -486,7 +567,7 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
       json busy = json::array();
       for (size_t i = 0; i < cpu.size(); ++i)
         busy.push_back(sub(cpu[i].busy_ns(), i < s0.cpu.size() ? s0.cpu[i].busy_ns() : 0));
-      intervals.push_back({{"t_ns", now - t0}, {"sent", gen->sent()}, {"received", acct.packets()}, {"cpu_busy_ns", busy}});
+      intervals.push_back({{"t_ns", now - t0}, {"sent", sent_now()}, {"received", acct.packets()}, {"cpu_busy_ns", busy}});
       while (next_tick <= now) next_tick += interval_ns;
     }
     if (!have_a && (now >= a_time || finished)) {
@@ -508,9 +589,10 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
 
   json raw;
   raw["window_ns"] = sub(sb.t_ns, sa.t_ns);
-  raw["sent_total"] = gen->sent();
+  const uint64_t sent_total = gen ? gen->sent() : sub(sc.sent, s0.sent);
+  raw["sent_total"] = sent_total;
   raw["sent_in_window"] = sub(sb.sent, sa.sent);
-  json gstats = gen->stats();
+  json gstats = gen ? gen->stats() : json{{"refusals", 0}};
   raw["tx_errors"] = gstats["refusals"];
   raw["received_total"] = acct.packets();
   raw["received_in_window"] = sub(sb.received, sa.received);
@@ -523,9 +605,13 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
   raw["softnet_delta"] = softnet_delta(s0.softnet, sc.softnet);
   raw["snmp_sink_delta"] = snmp_delta(s0.snmp, sc.snmp);
   raw["link_delta"] = {{"gen", link_delta(s0.gen_link, sc.gen_link)}, {"sink", link_delta(s0.sink_link, sc.sink_link)}};
-  raw["driver_stats"] = {{"rx", rx_stats.is_null() ? json::object() : rx_stats},
-                         {"tx", tx_stats.is_null() ? json::object() : tx_stats},
-                         {"flood", gstats}};
+  if (external)
+    raw["driver_stats"] = {{"rx", rx_stats.is_null() ? json::object() : rx_stats},
+                           {"generator", tx_stats.is_null() ? json::object() : tx_stats}};
+  else
+    raw["driver_stats"] = {{"rx", rx_stats.is_null() ? json::object() : rx_stats},
+                           {"tx", tx_stats.is_null() ? json::object() : tx_stats},
+                           {"flood", gstats}};
   raw["threads"] = {{"sink", sink_thread}, {"gen", gen_thread}};
   raw["perf"] = {{"sink", perf_delta(&perf_sink, sa.perf_sink, sb.perf_sink)},
                  {"gen", perf_delta(&perf_gen, sa.perf_gen, sb.perf_gen)}};
@@ -537,7 +623,7 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
   const json& snmp = raw["snmp_sink_delta"];
   uint64_t rcvbuf = get_u64(snmp, "Udp.RcvbufErrors");
   uint64_t in_err = get_u64(snmp, "Udp.InErrors");
-  raw["drop_counters"] = {{"sent", gen->sent()},
+  raw["drop_counters"] = {{"sent", sent_total},
                           {"received_unique", acct.unique()},
                           {"softnet_dropped", softnet_dropped},
                           {"sink_rx_dropped", raw["link_delta"]["sink"]["rx_dropped"]},
@@ -556,7 +642,7 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
     problems.push_back("loss does not reconcile: lost " + d["lost"].dump() + ", unattributed " +
                        d["unattributed"].dump() + ", over-attributed " + d["over_attributed"].dump());
   }
-  if (gen->sent() == 0) problems.push_back("the generator sent nothing");
+  if (sent_total == 0) problems.push_back("the generator sent nothing");
   if (!problems.empty()) {
     record["status"] = "fail";
     std::string r;

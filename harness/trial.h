@@ -24,6 +24,11 @@ struct TrialSpec {
   uint32_t burst = 1;
   int flows = 1;
   LabOptions lab;
+  // "auto": the sink's DriverInfo::traffic; "tap": frames carry a foreign
+  // destination MAC (packet-capture sinks); "host-addressed": the sink's MAC.
+  std::string traffic = "auto";
+  DriverSpec generator{"flood", {}};  // "flood" sends through `tx`; others are external (harness/generator.h)
+  std::string artifacts_dir;          // passed to external generators
   double interval_s = 0.1;    // per-interval samples
   std::vector<std::string> perf_events;  // empty: software + hardware defaults
   // Bookkeeping carried into the record.
