@@ -394,7 +394,8 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
       RxContext ctx;
       ctx.ifname = port.sink_ifname;
       ctx.ifindex = port.sink_ifindex;
-      ctx.local_ip = port.sink_ip;
+      // Several ports: socket sinks bind the wildcard so every port's flows land.
+      ctx.local_ip = lab.ports().size() > 1 ? in_addr{htonl(INADDR_ANY)} : port.sink_ip;
       ctx.udp_port = kFloodUdpPort;
       ctx.payload_bytes = spec.payload_bytes;
       ctx.mtu = spec.lab.mtu;
