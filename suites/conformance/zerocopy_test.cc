@@ -418,6 +418,8 @@ TEST(udp_gso, segments_with_short_last) {
 TEST(udp_gso, rejects_more_than_max_segments) {
   conformance_item(33);
   ZC_REQUIRE_LAB(lab, false);
+  // A bound sink, so no ICMP port-unreachable turns a later send into ECONNREFUSED.
+  Fd sink = open_sink(*lab, kTestPort);
   Fd src = open_source(*lab, kTestPort);
   constexpr uint16_t kGso = 10;
   EXPECT_EQ(send_gso(src.get(), pattern(128 * kGso, 1), kGso), ssize_t(128 * kGso))
@@ -428,6 +430,8 @@ TEST(udp_gso, rejects_more_than_max_segments) {
 TEST(udp_gso, rejects_no_check) {
   conformance_item(33);
   ZC_REQUIRE_LAB(lab, false);
+  // A bound sink, so no ICMP port-unreachable turns a later send into ECONNREFUSED.
+  Fd sink = open_sink(*lab, kTestPort);
   Fd src = open_source(*lab, kTestPort);
   set_int(src.get(), SOL_SOCKET, SO_NO_CHECK, 1, "SO_NO_CHECK");
   EXPECT_EQ(send_gso(src.get(), pattern(3000, 2), 1000), -EINVAL)
