@@ -73,6 +73,9 @@ class UringRecvSink : public RxDriver {
       if (!(cqe->flags & IORING_CQE_F_MORE)) {
         armed_ = false;  // the kernel ended the multishot request: re-arm below
         ++terminations_;
+        // A final CQE carrying data: the kernel could not post the next CQE
+        // (completion queue full) and ended the request instead.
+        if (cqe->res >= 0) ++ended_with_data_;
       }
       if (cqe->res < 0) {
         if (cqe->res == -ENOBUFS)
@@ -99,6 +102,7 @@ class UringRecvSink : public RxDriver {
     return {{"cqes", cqes_},
             {"multishot_terminations", terminations_},
             {"rearms", rearms_},
+            {"multishot_ended_with_data", ended_with_data_},
             {"enobufs", enobufs_},
             {"cqes_without_buffer", without_buffer_},
             {"coalesced_reads", coalesced_reads_},
@@ -154,7 +158,7 @@ class UringRecvSink : public RxDriver {
   std::unique_ptr<Uring> ring_;
   std::unique_ptr<BufferRing> bufs_;
   msghdr msg_{};
-  uint64_t cqes_ = 0, terminations_ = 0, rearms_ = 0, enobufs_ = 0, without_buffer_ = 0;
+  uint64_t cqes_ = 0, terminations_ = 0, ended_with_data_ = 0, rearms_ = 0, enobufs_ = 0, without_buffer_ = 0;
   uint64_t coalesced_reads_ = 0, coalesced_datagrams_ = 0, truncated_ = 0;
 };
 
