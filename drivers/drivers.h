@@ -8,9 +8,14 @@ namespace zc {
 // RX (sinks)
 DriverInfo recv_driver_info();      // drivers/recv.cc
 DriverInfo recvmmsg_driver_info();  // drivers/recvmmsg.cc
+DriverInfo io_uring_recv_driver_info();  // drivers/io_uring_recv.cc
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc
 DriverInfo sendmmsg_driver_info();  // drivers/sendmmsg.cc
+DriverInfo msg_zerocopy_driver_info();      // drivers/msg_zerocopy.cc
+DriverInfo io_uring_send_driver_info();     // drivers/io_uring_send.cc
+DriverInfo io_uring_send_zc_driver_info();  // drivers/io_uring_send_zc.cc
+DriverInfo udp_gso_driver_info();           // drivers/udp_gso.cc
 
 }  // namespace zc

@@ -11,8 +11,13 @@ const std::vector<DriverInfo>& all_drivers() {
   static const std::vector<DriverInfo> drivers = {
       recv_driver_info(),
       recvmmsg_driver_info(),
+      io_uring_recv_driver_info(),
       sendto_driver_info(),
       sendmmsg_driver_info(),
+      msg_zerocopy_driver_info(),
+      io_uring_send_driver_info(),
+      io_uring_send_zc_driver_info(),
+      udp_gso_driver_info(),
   };
   return drivers;
 }
