@@ -8,9 +8,12 @@ namespace zc {
 // RX (sinks)
 DriverInfo recv_driver_info();      // drivers/recv.cc
 DriverInfo recvmmsg_driver_info();  // drivers/recvmmsg.cc
+DriverInfo splice_driver_info();    // drivers/splice.cc
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc
 DriverInfo sendmmsg_driver_info();  // drivers/sendmmsg.cc
+DriverInfo vmsplice_driver_info();  // drivers/vmsplice.cc
+DriverInfo sendfile_driver_info();  // drivers/sendfile.cc
 
 }  // namespace zc

@@ -11,8 +11,11 @@ const std::vector<DriverInfo>& all_drivers() {
   static const std::vector<DriverInfo> drivers = {
       recv_driver_info(),
       recvmmsg_driver_info(),
+      splice_driver_info(),
       sendto_driver_info(),
       sendmmsg_driver_info(),
+      vmsplice_driver_info(),
+      sendfile_driver_info(),
   };
   return drivers;
 }
