@@ -9,7 +9,8 @@
 // of slots rather than one slot rewritten each time: sendfile passes page
 // cache pages to the socket by reference (MSG_SPLICE_PAGES), so a datagram
 // still queued at the sink points into the file; a slot is reused only after
-// the ring wrapped, and a ring too small shows up as corrupt packets.
+// the ring wrapped; a ring too small shows up at the sink as duplicated and
+// missing sequence numbers (a datagram carrying a later header), never silently.
 //
 // proto=udp: one sendfile per datagram (one call never spans datagrams);
 // proto=tcp: a batch is a contiguous file range sent in `chunk`-byte calls,

@@ -7,8 +7,10 @@
 // queue holds the sender's pages until the sink reads them. The payloads
 // therefore live in a ring (`ring` bytes) and a slot is restamped only after
 // the ring wrapped; the ring must exceed what the kernel can still hold (the
-// sink's receive buffer, the backlog, the pipe). A ring too small shows up as
-// corrupt packets (checksum) at the sink, never silently.
+// sink's receive buffer, the backlog, the pipe). A ring too small never passes
+// silently: queued datagrams then carry a later header (measured: ring=1M into
+// recv:rcvbuf=64M at 1472 bytes gave 2182 duplicates and as many gaps, status
+// fail), or a torn one (checksum: corrupt).
 // header=send: the header (24 bytes, or the whole 18..23-byte payload) goes by
 // a normal send(MSG_MORE), copied; only the body is spliced. The body is the
 // same for every message, so its pages never change and need no ring.
