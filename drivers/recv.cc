@@ -46,6 +46,8 @@ class RecvSink : public RxDriver {
     return n;
   }
 
+  nlohmann::json kernel_stats() override { return tcp_ ? tcp_->stats() : nlohmann::json::object(); }
+
  private:
   // One read per readable connection per call, as big as the socket gives.
   static constexpr size_t kStreamReadBytes = 256 * 1024;
@@ -67,8 +69,6 @@ class RecvSink : public RxDriver {
     }
     return n;
   }
-
-  nlohmann::json kernel_stats() override { return tcp_ ? tcp_->stats() : nlohmann::json::object(); }
 
   std::unique_ptr<TcpStreamSink> tcp_;
   Fd fd_;
