@@ -9,6 +9,7 @@ namespace zc {
 DriverInfo recv_driver_info();      // drivers/recv.cc
 DriverInfo recvmmsg_driver_info();  // drivers/recvmmsg.cc
 DriverInfo io_uring_recv_driver_info();  // drivers/io_uring_recv.cc
+DriverInfo splice_driver_info();    // drivers/splice.cc
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc
@@ -17,5 +18,7 @@ DriverInfo msg_zerocopy_driver_info();      // drivers/msg_zerocopy.cc
 DriverInfo io_uring_send_driver_info();     // drivers/io_uring_send.cc
 DriverInfo io_uring_send_zc_driver_info();  // drivers/io_uring_send_zc.cc
 DriverInfo udp_gso_driver_info();           // drivers/udp_gso.cc
+DriverInfo vmsplice_driver_info();  // drivers/vmsplice.cc
+DriverInfo sendfile_driver_info();  // drivers/sendfile.cc
 
 }  // namespace zc

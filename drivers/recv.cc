@@ -1,11 +1,13 @@
 // `recv`: one recv(2) per datagram on a UDP socket — the baseline every other
-// receive path is compared against.
+// receive path is compared against. With proto=tcp it is the stream-mode
+// baseline: big reads from each accepted connection, cut back into messages.
 #include <sys/socket.h>
 
 #include <cerrno>
 #include <vector>
 
 #include "drivers/drivers.h"
+#include "drivers/tcp_stream.h"
 #include "drivers/udp_socket.h"
 #include "harness/errors.h"
 
@@ -16,11 +18,18 @@ class RecvSink : public RxDriver {
  public:
   void open(const RxContext& ctx) override {
     busy_ = ctx.options.text("wait") == "busy";
+    if (proto_is_tcp(ctx.options)) {
+      tcp_ = std::make_unique<TcpStreamSink>();
+      tcp_->open(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"), ctx.payload_bytes);
+      buf_.resize(kStreamReadBytes);
+      return;
+    }
     fd_ = open_udp_sink_socket(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"));
     buf_.resize(receive_buffer_bytes(ctx.mtu, ctx.payload_bytes));
   }
 
   size_t receive(Accounting& acct, int timeout_ms) override {
+    if (tcp_) return receive_stream(acct, timeout_ms);
     if (!busy_ && !wait_readable(fd_.get(), timeout_ms)) return 0;
     size_t n = 0;
     // Drain what is queued, bounded so the meter's stop flag is seen promptly.
@@ -37,7 +46,31 @@ class RecvSink : public RxDriver {
     return n;
   }
 
+  nlohmann::json kernel_stats() override { return tcp_ ? tcp_->stats() : nlohmann::json::object(); }
+
  private:
+  // One read per readable connection per call, as big as the socket gives.
+  static constexpr size_t kStreamReadBytes = 256 * 1024;
+
+  size_t receive_stream(Accounting& acct, int timeout_ms) {
+    size_t n = 0;
+    for (TcpStreamSink::Conn* c : tcp_->wait(busy_ ? 0 : timeout_ms)) {
+      ssize_t len = ::recv(c->fd.get(), buf_.data(), buf_.size(), MSG_DONTWAIT);
+      if (len < 0) {
+        if (errno == EAGAIN || errno == EINTR) continue;
+        throw EnvError(errno_text("recv (TCP)", errno), errno);
+      }
+      if (len == 0) {
+        tcp_->close(c);
+        continue;
+      }
+      acct.begin_batch();
+      n += c->framer.feed(buf_.data(), size_t(len), acct);
+    }
+    return n;
+  }
+
+  std::unique_ptr<TcpStreamSink> tcp_;
   Fd fd_;
   bool busy_ = false;
   std::vector<uint8_t> buf_;
@@ -49,8 +82,8 @@ DriverInfo recv_driver_info() {
   DriverInfo d;
   d.name = "recv";
   d.direction = Direction::rx;
-  d.description = "UDP socket, one recv(2) per datagram after poll(2)";
-  d.options = {rcvbuf_option(), wait_option()};
+  d.description = "UDP socket, one recv(2) per datagram after poll(2); proto=tcp: stream reads, reframed";
+  d.options = {proto_option(), rcvbuf_option(), wait_option()};
   d.probe = [] { return Usability{}; };
   d.make_rx = [] { return std::make_unique<RecvSink>(); };
   return d;

@@ -18,6 +18,11 @@ const std::vector<DriverInfo>& all_drivers() {
       io_uring_send_driver_info(),
       io_uring_send_zc_driver_info(),
       udp_gso_driver_info(),
+      splice_driver_info(),
+      sendto_driver_info(),
+      sendmmsg_driver_info(),
+      vmsplice_driver_info(),
+      sendfile_driver_info(),
   };
   return drivers;
 }
