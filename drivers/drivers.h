@@ -8,9 +8,12 @@ namespace zc {
 // RX (sinks)
 DriverInfo recv_driver_info();      // drivers/recv.cc
 DriverInfo recvmmsg_driver_info();  // drivers/recvmmsg.cc
+DriverInfo af_xdp_rx_driver_info();  // drivers/af_xdp.cc
+DriverInfo xdp_drop_driver_info();  // drivers/xdp_drop.cc
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc
 DriverInfo sendmmsg_driver_info();  // drivers/sendmmsg.cc
+DriverInfo af_xdp_tx_driver_info();  // drivers/af_xdp.cc
 
 }  // namespace zc

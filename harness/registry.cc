@@ -13,6 +13,9 @@ const std::vector<DriverInfo>& all_drivers() {
       recvmmsg_driver_info(),
       sendto_driver_info(),
       sendmmsg_driver_info(),
+      af_xdp_rx_driver_info(),
+      af_xdp_tx_driver_info(),
+      xdp_drop_driver_info(),
   };
   return drivers;
 }
