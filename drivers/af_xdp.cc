@@ -241,7 +241,11 @@ class AfXdpTx : public TxDriver {
     json j = xsk_.open_report();
     j["xdp_statistics"] = xdp_statistics_json(read_xdp_statistics(xsk_.fd()));
     j["kicks"] = kicks_;
-    j["kick_errors"] = kick_errors_;
+    // Not failures: copy mode sends at most 32 descriptors per sendto and
+    // answers EAGAIN when more are queued; EAGAIN also when veth's peer ring
+    // pushes back (NETDEV_TX_BUSY); EBUSY while another call drains the ring.
+    j["kicks_eagain"] = kick_eagain_;
+    j["kicks_ebusy_or_enobufs"] = kick_other_;
     j["completed"] = completed_;
     j["outstanding_at_end"] = outstanding_;
     return j;
@@ -297,8 +301,12 @@ class AfXdpTx : public TxDriver {
     ++kicks_;
     if (sendto(xsk_.fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0) {
       // Transient: ring being processed (EBUSY), peer full (EAGAIN/ENOBUFS).
-      if (errno == EAGAIN || errno == EBUSY || errno == ENOBUFS || errno == EINTR) {
-        ++kick_errors_;
+      if (errno == EAGAIN) {
+        ++kick_eagain_;
+        return;
+      }
+      if (errno == EBUSY || errno == ENOBUFS || errno == EINTR) {
+        ++kick_other_;
         return;
       }
       throw EnvError(errno_text("sendto AF_XDP socket (TX kick)", errno), errno);
@@ -324,7 +332,7 @@ class AfXdpTx : public TxDriver {
   std::vector<uint8_t*> ptrs_;
   std::vector<uint16_t> flow_port_, flow_csum_;
   std::vector<uint32_t> flow_hdr_sum_;
-  uint64_t outstanding_ = 0, completed_ = 0, kicks_ = 0, kick_errors_ = 0;
+  uint64_t outstanding_ = 0, completed_ = 0, kicks_ = 0, kick_eagain_ = 0, kick_other_ = 0;
 };
 
 }  // namespace
