@@ -10,6 +10,8 @@ DriverInfo recv_driver_info();      // drivers/recv.cc
 DriverInfo recvmmsg_driver_info();  // drivers/recvmmsg.cc
 DriverInfo io_uring_recv_driver_info();  // drivers/io_uring_recv.cc
 DriverInfo splice_driver_info();    // drivers/splice.cc
+DriverInfo af_xdp_rx_driver_info();  // drivers/af_xdp.cc
+DriverInfo xdp_drop_driver_info();  // drivers/xdp_drop.cc
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc
@@ -20,5 +22,6 @@ DriverInfo io_uring_send_zc_driver_info();  // drivers/io_uring_send_zc.cc
 DriverInfo udp_gso_driver_info();           // drivers/udp_gso.cc
 DriverInfo vmsplice_driver_info();  // drivers/vmsplice.cc
 DriverInfo sendfile_driver_info();  // drivers/sendfile.cc
+DriverInfo af_xdp_tx_driver_info();  // drivers/af_xdp.cc
 
 }  // namespace zc

@@ -122,7 +122,7 @@ uint64_t Accounting::unique() const {
   if (mode_ == AccountingMode::count) return packets();
   uint64_t u = 0;
   for (const auto& f : flows_) u += f.unique;
-  return u;
+  return u + counted_only_;
 }
 
 uint64_t Accounting::duplicates() const {
@@ -133,7 +133,7 @@ uint64_t Accounting::duplicates() const {
 
 nlohmann::json Accounting::sequence_json() const {
   nlohmann::json j;
-  j["checked"] = mode_ == AccountingMode::full;
+  j["checked"] = mode_ == AccountingMode::full && counted_only_ == 0;
   uint64_t reordered = 0, too_old = 0, gaps = 0;
   for (const auto& f : flows_) {
     reordered += f.reordered;
@@ -147,6 +147,7 @@ nlohmann::json Accounting::sequence_json() const {
   j["gaps"] = gaps;
   j["corrupt"] = corrupt_;
   j["foreign"] = foreign_;
+  j["counted_only"] = counted_only_;
   return j;
 }
 

@@ -84,6 +84,15 @@ class Accounting {
     if (mode_ == AccountingMode::full) inspect(payload, len);
   }
 
+  // For sinks that only learn counts, never payloads (xdp_drop's BPF
+  // counter): `n` packets of `bytes` UDP payload in all. They count as
+  // received and unique but unchecked (sequence.counted_only).
+  void on_counted(uint64_t n, uint64_t bytes) {
+    packets_.store(packets_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    bytes_ += bytes;
+    counted_only_ += n;
+  }
+
   // Latency is recorded only for packets received inside [start, end) — the
   // measurement window, set by the meter thread.
   void set_latency_window(uint64_t start_ns, uint64_t end_ns) {
@@ -116,6 +125,7 @@ class Accounting {
   LatencyHistogram latency_;
   uint64_t corrupt_ = 0;   // bad magic or checksum
   uint64_t foreign_ = 0;   // too short, or a flow id we did not send
+  uint64_t counted_only_ = 0;  // via on_counted: no header seen
 };
 
 }  // namespace zc

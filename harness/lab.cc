@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "harness/errors.h"
+#include "harness/lab_xdp.h"
 #include "harness/netlink.h"
 
 namespace zc {
@@ -119,7 +120,6 @@ void validate(const LabOptions& o) {
   const int online = online_cpu_count();
   check_cpu("gen_cpu", o.gen_cpu, online);
   check_cpu("sink_cpu", o.sink_cpu, online);
-  if (o.mode == LabMode::xdp) throw EnvError("lab mode xdp is not implemented yet (arrives with AF_XDP)");
 }
 
 // The bitmap text the kernel's rps_cpus parser takes: hex words of 32 CPUs,
@@ -352,6 +352,8 @@ Lab Lab::create(const LabOptions& opts) {
                       {"traffic", opts.tap_traffic ? "tap" : "host-addressed"},
                       {"ports", ports},
                       {"namespaces", "anonymous"}};
+  if (opts.mode == LabMode::xdp)
+    lab.description_["xdp"] = setup_xdp_lab(lab.gen_ns_, lab.sink_ns_, lab.ports_, opts.sink_cpu);
   return lab;
 }
 

@@ -23,6 +23,9 @@ const std::vector<DriverInfo>& all_drivers() {
       sendmmsg_driver_info(),
       vmsplice_driver_info(),
       sendfile_driver_info(),
+      af_xdp_rx_driver_info(),
+      af_xdp_tx_driver_info(),
+      xdp_drop_driver_info(),
   };
   return drivers;
 }
