@@ -11,8 +11,11 @@ const std::vector<DriverInfo>& all_drivers() {
   static const std::vector<DriverInfo> drivers = {
       recv_driver_info(),
       recvmmsg_driver_info(),
+      tcpdump_driver_info(),
+      netsniff_ng_driver_info(),
       sendto_driver_info(),
       sendmmsg_driver_info(),
+      tx_ring_driver_info(),
   };
   return drivers;
 }
