@@ -96,7 +96,7 @@ void CapturePeerSink::open(const RxContext& ctx) {
   const uint64_t deadline = monotonic_ns() + 10000000000ull;
   for (;;) {
     consume(nullptr);
-    if (header_seen_ && ready(messages())) break;
+    if (ready(messages())) break;  // the pcap header may sit in its stdio buffer
     int st = 0;
     if (waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
@@ -194,6 +194,14 @@ size_t CapturePeerSink::receive(Accounting& acct, int timeout_ms) {
 void CapturePeerSink::stop() {
   if (stopped_ || pid_ < 0) return;
   stopped_ = true;
+  // First let the program hand over what sits in a not yet retired ring
+  // block: libpcap's TPACKET_V3 blocks retire after its 1 s timeout, so a
+  // short silence does not mean the ring is empty.
+  const uint64_t linger_end = monotonic_ns() + uint64_t(linger_ms()) * 1000000ull;
+  while (!eof_ && monotonic_ns() < linger_end) {
+    pollfd p{pcap_fd_, POLLIN, 0};
+    if (poll(&p, 1, 10) > 0) consume(acct_);
+  }
   // SIGINT: the program flushes its output and prints its statistics. Keep
   // reading so it never blocks on a full pipe; its tail is accounted too.
   kill(pid_, SIGINT);

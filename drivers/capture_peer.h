@@ -41,6 +41,9 @@ class CapturePeerSink : public RxDriver {
   // The program's exit statistics from its messages.
   virtual PeerStats parse_stats(const std::string& messages) const = 0;
   virtual std::string program() const = 0;
+  // How long to keep reading before SIGINT, so packets in a ring block the
+  // program has not yet seen (block retire timeout) are not cut off.
+  virtual int linger_ms() const { return 1100; }
 
  private:
   void stop();
