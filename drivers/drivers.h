@@ -12,6 +12,8 @@ DriverInfo io_uring_recv_driver_info();  // drivers/io_uring_recv.cc
 DriverInfo splice_driver_info();    // drivers/splice.cc
 DriverInfo af_xdp_rx_driver_info();  // drivers/af_xdp.cc
 DriverInfo xdp_drop_driver_info();  // drivers/xdp_drop.cc
+DriverInfo tcpdump_driver_info();      // drivers/tcpdump.cc (peer)
+DriverInfo netsniff_ng_driver_info();  // drivers/netsniff_ng.cc (peer)
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc
@@ -23,5 +25,6 @@ DriverInfo udp_gso_driver_info();           // drivers/udp_gso.cc
 DriverInfo vmsplice_driver_info();  // drivers/vmsplice.cc
 DriverInfo sendfile_driver_info();  // drivers/sendfile.cc
 DriverInfo af_xdp_tx_driver_info();  // drivers/af_xdp.cc
+DriverInfo tx_ring_driver_info();   // drivers/tx_ring.cc
 
 }  // namespace zc

@@ -26,6 +26,11 @@ const std::vector<DriverInfo>& all_drivers() {
       af_xdp_rx_driver_info(),
       af_xdp_tx_driver_info(),
       xdp_drop_driver_info(),
+      tcpdump_driver_info(),
+      netsniff_ng_driver_info(),
+      sendto_driver_info(),
+      sendmmsg_driver_info(),
+      tx_ring_driver_info(),
   };
   return drivers;
 }

@@ -1,0 +1,261 @@
+#include "drivers/capture_peer.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "harness/errors.h"
+#include "harness/pacer.h"
+
+namespace zc {
+namespace {
+
+constexpr size_t kPcapGlobalHeader = 24;
+constexpr size_t kPcapRecordHeader = 16;
+constexpr uint32_t kPcapMagicUsec = 0xa1b2c3d4;
+constexpr uint32_t kPcapMagicNsec = 0xa1b23c4d;
+
+uint32_t rd32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+
+}  // namespace
+
+pid_t spawn_program(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd, int fd3) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) throw EnvError(errno_text("fork " + argv[0], errno), errno);
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec (the process has threads).
+    // Dies with the thread that forked it, whatever happens to us.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(stdout_fd, 1);
+    dup2(stderr_fd, 2);
+    if (fd3 >= 0) dup2(fd3, 3);
+    execvp(args[0], args.data());  // our other fds are O_CLOEXEC
+    _exit(127);
+  }
+  return pid;
+}
+
+std::string program_version_line(const std::string& prog, const std::string& arg) {
+  std::string cmd = prog + " " + arg + " 2>&1";
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return "";
+  char line[256] = {0};
+  std::string out;
+  if (fgets(line, sizeof line, f)) out = line;
+  while (fgets(line, sizeof line, f)) {
+  }
+  int st = pclose(f);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) == 127) return "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+void CapturePeerSink::open(const RxContext& ctx) {
+  udp_port_ = ctx.udp_port;
+  argv_ = command(ctx);
+  int p[2];
+  check_sys(pipe2(p, O_CLOEXEC), "pipe2 for " + program() + " pcap output");
+  pcap_fd_ = p[0];
+  // A deep pipe: the program blocks on a full pipe, and its ring then fills
+  // and the kernel drops (counted in its own statistics).
+  fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+  msg_fd_ = memfd_create((program() + "-messages").c_str(), MFD_CLOEXEC);
+  check_sys(msg_fd_, "memfd_create");
+  try {
+    pid_ = pcap_on_fd3() ? spawn_program(argv_, msg_fd_, msg_fd_, p[1]) : spawn_program(argv_, p[1], msg_fd_, -1);
+  } catch (...) {
+    ::close(p[1]);
+    throw;
+  }
+  ::close(p[1]);
+  fcntl(pcap_fd_, F_SETFL, O_NONBLOCK);
+  buf_.resize(1 << 20);
+  // Traffic starts when open() returns: wait until the program captures.
+  const uint64_t deadline = monotonic_ns() + 10000000000ull;
+  for (;;) {
+    consume(nullptr);
+    if (ready(messages())) break;  // the pcap header may sit in its stdio buffer
+    int st = 0;
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw EnvError(program() + " exited before capturing (status " + std::to_string(st) + "): " + messages());
+    }
+    if (monotonic_ns() > deadline) {
+      stop();
+      throw EnvError(program() + " did not start capturing on " + ctx.ifname + " within 10 s: " + messages());
+    }
+    usleep(10000);
+  }
+  usleep(100000);  // the message precedes the first poll of its ring by a little
+}
+
+std::string CapturePeerSink::messages() const {
+  if (msg_fd_ < 0) return "";
+  std::string out;
+  char b[4096];
+  off_t off = 0;
+  ssize_t n;
+  while ((n = pread(msg_fd_, b, sizeof b, off)) > 0 && out.size() < 65536) {
+    out.append(b, size_t(n));
+    off += n;
+  }
+  return out;
+}
+
+size_t CapturePeerSink::consume(Accounting* acct) {
+  ssize_t n = read(pcap_fd_, buf_.data() + have_, buf_.size() - have_);
+  if (n == 0) eof_ = true;
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EINTR) return 0;
+    throw EnvError(errno_text("read " + program() + " pcap pipe", errno), errno);
+  }
+  have_ += size_t(n);
+  pcap_bytes_ += size_t(n);
+  size_t off = 0, packets = 0;
+  if (!header_seen_ && have_ >= kPcapGlobalHeader) {
+    uint32_t magic = rd32(buf_.data());
+    if (magic != kPcapMagicUsec && magic != kPcapMagicNsec)
+      throw EnvError(program() + " wrote no pcap stream (magic " + std::to_string(magic) + ")");
+    nsec_ = magic == kPcapMagicNsec;
+    header_seen_ = true;
+    off = kPcapGlobalHeader;
+  }
+  if (header_seen_ && acct) acct->begin_batch();
+  while (header_seen_ && have_ - off >= kPcapRecordHeader) {
+    const uint8_t* rec = buf_.data() + off;
+    uint32_t caplen = rd32(rec + 8);
+    if (caplen > buf_.size() - kPcapRecordHeader)
+      throw EnvError(program() + " pcap record of " + std::to_string(caplen) + " bytes: stream out of sync");
+    if (have_ - off < kPcapRecordHeader + caplen) break;
+    const uint8_t* f = rec + kPcapRecordHeader;
+    ++frames_;
+    // Ethernet / IPv4 / UDP to the flood port: hand the UDP payload over.
+    bool flood = false;
+    if (caplen >= 42 && be16(f + 12) == 0x0800 && (f[14] >> 4) == 4 && f[23] == 17) {
+      size_t ihl = size_t(f[14] & 15) * 4;
+      if (caplen >= 14 + ihl + 8 && be16(f + 14 + ihl + 2) == udp_port_) {
+        size_t udp_len = be16(f + 14 + ihl + 4);
+        size_t avail = caplen - 14 - ihl - 8;
+        size_t len = udp_len >= 8 ? std::min(udp_len - 8, avail) : 0;
+        if (acct) acct->on_packet(f + 14 + ihl + 8, len);
+        flood = true;
+        ++packets;
+      }
+    }
+    if (!flood) ++non_flood_;
+    off += kPcapRecordHeader + caplen;
+  }
+  if (off) {
+    std::memmove(buf_.data(), buf_.data() + off, have_ - off);
+    have_ -= off;
+  }
+  return packets;
+}
+
+size_t CapturePeerSink::receive(Accounting& acct, int timeout_ms) {
+  acct_ = &acct;
+  if (eof_) {
+    // The program died mid-trial: a failed trial, with its own words.
+    throw EnvError(program() + " stopped capturing: " + messages());
+  }
+  pollfd p{pcap_fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return 0;
+  size_t total = 0;
+  for (int i = 0; i < 4; ++i) {
+    size_t n = consume(&acct);
+    total += n;
+    if (n == 0) break;
+  }
+  return total;
+}
+
+void CapturePeerSink::stop() {
+  if (stopped_ || pid_ < 0) return;
+  stopped_ = true;
+  // First let the program hand over what sits in a not yet retired ring
+  // block: libpcap's TPACKET_V3 blocks retire after its 1 s timeout, so a
+  // short silence does not mean the ring is empty.
+  const uint64_t linger_end = monotonic_ns() + uint64_t(linger_ms()) * 1000000ull;
+  while (!eof_ && monotonic_ns() < linger_end) {
+    pollfd p{pcap_fd_, POLLIN, 0};
+    if (poll(&p, 1, 10) > 0) consume(acct_);
+  }
+  // SIGINT: the program flushes its output and prints its statistics. Keep
+  // reading so it never blocks on a full pipe; its tail is accounted too.
+  kill(pid_, SIGINT);
+  const uint64_t deadline = monotonic_ns() + 3000000000ull;
+  uint64_t before = frames_;
+  int st = 0;
+  bool reaped = false;
+  while (monotonic_ns() < deadline) {
+    pollfd p{pcap_fd_, POLLIN, 0};
+    poll(&p, 1, 10);
+    if (!eof_) consume(acct_);
+    if (waitpid(pid_, &st, WNOHANG) == pid_) {
+      reaped = true;
+      if (eof_) break;
+    }
+    if (reaped && eof_) break;
+  }
+  if (!reaped) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &st, 0);
+  }
+  while (!eof_ && consume(acct_) > 0) {
+  }
+  tail_frames_ = frames_ - before;
+  exit_status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  pid_ = -1;
+  stats_ = parse_stats(messages());
+}
+
+nlohmann::json CapturePeerSink::kernel_stats() {
+  stop();
+  nlohmann::json j = stats_.raw;
+  j["program"] = program();
+  std::string cmd;
+  for (const auto& a : argv_) cmd += (cmd.empty() ? "" : " ") + a;
+  j["command"] = cmd;
+  j["captured"] = stats_.captured;
+  j["dropped_by_kernel"] = stats_.dropped_by_kernel;
+  j["exit_status"] = exit_status_;
+  j["pcap_frames_read"] = frames_;
+  j["non_flood_frames"] = non_flood_;
+  j["frames_after_stop"] = tail_frames_;
+  j["pcap_bytes"] = pcap_bytes_;
+  j["pcap_timestamps"] = nsec_ ? "ns" : "us";
+  return j;
+}
+
+CapturePeerSink::~CapturePeerSink() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  if (pcap_fd_ >= 0) ::close(pcap_fd_);
+  if (msg_fd_ >= 0) ::close(msg_fd_);
+}
+
+}  // namespace zc
