@@ -8,6 +8,9 @@ namespace zc {
 // RX (sinks)
 DriverInfo recv_driver_info();      // drivers/recv.cc
 DriverInfo recvmmsg_driver_info();  // drivers/recvmmsg.cc
+DriverInfo tpacket_v1_driver_info();  // drivers/tpacket_v1.cc
+DriverInfo tpacket_v2_driver_info();  // drivers/tpacket_v2.cc
+DriverInfo tpacket_v3_driver_info();  // drivers/tpacket_v3.cc
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc

@@ -11,6 +11,9 @@ const std::vector<DriverInfo>& all_drivers() {
   static const std::vector<DriverInfo> drivers = {
       recv_driver_info(),
       recvmmsg_driver_info(),
+      tpacket_v1_driver_info(),
+      tpacket_v2_driver_info(),
+      tpacket_v3_driver_info(),
       sendto_driver_info(),
       sendmmsg_driver_info(),
   };
