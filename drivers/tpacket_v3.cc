@@ -132,8 +132,18 @@ struct PortRef {
   std::string ifname;
   int ifindex = 0;
 };
-// TEMP until RxContext::ports lands from main.
-std::vector<PortRef> rx_ports(const RxContext& ctx) { return {{ctx.ifname, ctx.ifindex}}; }
+// Every sink-side port of the lab (RxContext::ports); a context without the
+// list (an older harness) has the single port only.
+template <class Ctx>
+std::vector<PortRef> rx_ports(const Ctx& ctx) {
+  std::vector<PortRef> v;
+  if constexpr (requires { ctx.ports; }) {
+    for (const auto& p : ctx.ports) v.push_back(PortRef{p.ifname, p.ifindex});
+  } else {
+    v.push_back(PortRef{ctx.ifname, ctx.ifindex});
+  }
+  return v;
+}
 
 class MergingV3Sink : public RxDriver {
  public:

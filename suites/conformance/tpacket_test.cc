@@ -38,6 +38,7 @@
 #include "drivers/frame_parse.h"
 #include "drivers/tpacket_ring.h"
 #include "drivers/udp_socket.h"
+#include "harness/driver.h"
 #include "harness/errors.h"
 #include "harness/lab.h"
 #include "harness/registry.h"
@@ -1145,7 +1146,23 @@ TEST(packet_fanout, mismatched_join_rejected) {
 // ---------------------------------------------------------------------------
 // The sinks through the harness: a bounded flood arrives intact.
 
+// Capture sinks need TAP-style traffic (a foreign destination MAC): with
+// host-addressed datagrams to a port nobody listens on, the sink's stack
+// answers ICMP port unreachable and the flood's connected sockets fail.
+template <class Spec>
+constexpr bool harness_sends_tap_traffic() {
+  return requires(Spec s) { s.traffic; };
+}
+template <class Ctx>
+constexpr bool harness_lists_ports() {
+  return requires(Ctx c) { c.ports; };
+}
+
 std::string run_flood(const TrialSpec& spec, json* record) {
+  if (!harness_sends_tap_traffic<TrialSpec>())
+    return "this harness has no TAP-style traffic (TrialSpec::traffic), which capture sinks need";
+  if (spec.lab.port_pairs > 1 && !harness_lists_ports<RxContext>())
+    return "this harness does not list the lab's ports to a sink (RxContext::ports)";
   if (geteuid() != 0) return "needs root: a trial builds its lab in new network namespaces (CAP_SYS_ADMIN)";
   try {
     *record = run_trial(spec, nullptr).record;
