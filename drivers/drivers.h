@@ -14,6 +14,9 @@ DriverInfo af_xdp_rx_driver_info();  // drivers/af_xdp.cc
 DriverInfo xdp_drop_driver_info();  // drivers/xdp_drop.cc
 DriverInfo tcpdump_driver_info();      // drivers/tcpdump.cc (peer)
 DriverInfo netsniff_ng_driver_info();  // drivers/netsniff_ng.cc (peer)
+DriverInfo tpacket_v1_driver_info();  // drivers/tpacket_v1.cc
+DriverInfo tpacket_v2_driver_info();  // drivers/tpacket_v2.cc
+DriverInfo tpacket_v3_driver_info();  // drivers/tpacket_v3.cc
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc

@@ -30,3 +30,4 @@ def register(key, render, before=None):
         raise ValueError(f"report section {key!r} already registered; keys must be unique")
     at = next((i for i, s in enumerate(SECTIONS) if s.key == before), len(SECTIONS))
     SECTIONS.insert(at, Section(key, render))
+from . import capture_rings; register("capture_rings", capture_rings.render, before="conformance")  # noqa: E402,E702
