@@ -2,6 +2,7 @@
 // them; a new transport adds one line here and one there.
 #pragma once
 #include "harness/driver.h"
+#include "harness/generator.h"
 
 namespace zc {
 
@@ -12,5 +13,8 @@ DriverInfo recvmmsg_driver_info();  // drivers/recvmmsg.cc
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc
 DriverInfo sendmmsg_driver_info();  // drivers/sendmmsg.cc
+
+// Generators
+GeneratorInfo pktgen_generator_info();  // drivers/pktgen.cc
 
 }  // namespace zc
