@@ -191,7 +191,7 @@ TEST(pktgen, stop_flag_stops_the_kernel_thread) {
 }
 
 // At pktgen's maximum the sink may fall behind; what arrives is never more
-// than what left, and pktgen sends exactly its count. Figures are printed
+// than what left, and exactly pktgen's count leaves the veth. Figures are printed
 // (functional only under emulation).
 TEST(pktgen, max_rate_sends_its_count) {
   ZC_REQUIRE_PKTGEN();
@@ -201,7 +201,11 @@ TEST(pktgen, max_rate_sends_its_count) {
   uint64_t sent = r.gen_after.tx_packets - r.gen_before.tx_packets;
   uint64_t dropped = r.gen_after.tx_dropped - r.gen_before.tx_dropped;
   EXPECT_EQ(r.stats.value("pkts_sofar", uint64_t(0)), kCount) << r.stats.dump();
-  EXPECT_EQ(sent + dropped, kCount) << "veth tx_packets + tx_dropped";
+  EXPECT_EQ(sent, kCount) << "veth tx_packets";
+  // Measured on 6.1: a full peer makes veth count tx_dropped and pktgen count
+  // an error, and pktgen sends that same skb again (no seq_num gap), so these
+  // drops are refused attempts, not lost packets.
+  EXPECT_EQ(dropped, r.stats.value("errors", uint64_t(0))) << "veth tx_dropped vs pktgen errors";
   EXPECT_LE(r.received, sent);
   EXPECT_GT(r.received, 0u);
   std::printf("pktgen max: pktgen %.0f pps, sent %llu, veth tx_dropped %llu, received %llu, seq gaps %llu\n",
