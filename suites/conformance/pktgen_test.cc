@@ -105,7 +105,15 @@ PktgenRun run_pktgen(const Lab& lab, double rate_pps, uint64_t count, double bou
       lab.gen_ns().enter_this_thread();
       pin_this_thread(lab.options().gen_cpu);
       auto gen = pktgen_generator_info().make();
-      GenContext ctx{&lab, 272, rate_pps, count, 1, 1, false, DriverOptions{}, artifacts};
+      GenContext ctx{};
+      ctx.lab = &lab;
+      ctx.payload_bytes = 272;
+      ctx.rate_pps = rate_pps;
+      ctx.count = count;
+      ctx.burst = 1;
+      ctx.flows = 1;
+      ctx.tap_traffic = false;
+      ctx.artifacts_dir = artifacts;
       ctx.options = validate_options("generator pktgen", pktgen_generator_info().options, {});
       gen->open(ctx);
       uint64_t t0 = monotonic_ns();
