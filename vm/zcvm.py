@@ -52,14 +52,14 @@ WORK_ITEMS = ("conformance", "pktgen", "list")
 GUEST_MODULES = ("veth", "pktgen")
 
 # pktgen trials run inside the guest by default: a paced one that the sink
-# keeps up with (sent == received expected), and one at pktgen's maximum,
-# whose loss must be attributed. Emulated CPU: functional figures only.
+# keeps up with (sent == received expected). Emulated CPU: functional figures
+# only. (At max rate veth's tx_dropped counts pktgen's retried attempts, which
+# the drop attribution must first discount: pktgen.max_rate_sends_its_count.)
 DEFAULT_PKTGEN_TRIALS = (
-    "run --generator pktgen --rx recvmmsg --size 272 --rate 10000 --count 20000 --duration 4 --warmup 0.2",
-    "run --generator pktgen --rx recvmmsg --size 64 --rate max --count 100000 --duration 4 --warmup 0.2",
+    "run --generator pktgen --rx recvmmsg --size 272 --rate 5000 --count 10000 --duration 20 --warmup 0.2",
 )
-TPACKET_V3_TRIAL = ("run --generator pktgen --rx tpacket_v3 --size 272 --rate 10000 --count 20000 "
-                    "--duration 4 --warmup 0.2")
+TPACKET_V3_TRIAL = ("run --generator pktgen --rx tpacket_v3 --size 272 --rate 5000 --count 10000 "
+                    "--duration 20 --warmup 0.2")
 
 
 class ZcvmError(Exception):
