@@ -86,7 +86,8 @@ std::string pgctrl_missing_reason() {
   if (path_exists(std::string(kPktgenDir) + "/pgctrl")) return "";
   std::string where;
   std::string line = kernel_config_line("CONFIG_NET_PKTGEN", &where);
-  std::string modules = kernel_config_line("CONFIG_MODULES", &where);
+  std::string modules_where;
+  std::string modules = kernel_config_line("CONFIG_MODULES", &modules_where);
   std::string base = "/proc/net/pktgen/pgctrl missing";
   if (line.empty()) return base + " (" + where + (where.find(' ') == std::string::npos ? " does not mention CONFIG_NET_PKTGEN)" : ")");
   if (line.rfind("# ", 0) == 0)
