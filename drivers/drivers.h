@@ -2,6 +2,7 @@
 // them; a new transport adds one line here and one there.
 #pragma once
 #include "harness/driver.h"
+#include "harness/generator.h"
 
 namespace zc {
 
@@ -29,5 +30,8 @@ DriverInfo vmsplice_driver_info();  // drivers/vmsplice.cc
 DriverInfo sendfile_driver_info();  // drivers/sendfile.cc
 DriverInfo af_xdp_tx_driver_info();  // drivers/af_xdp.cc
 DriverInfo tx_ring_driver_info();   // drivers/tx_ring.cc
+
+// Generators
+GeneratorInfo pktgen_generator_info();  // drivers/pktgen.cc
 
 }  // namespace zc

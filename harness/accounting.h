@@ -4,7 +4,10 @@
 // decodes the flood header, tracks per-flow sequences (loss, reordering,
 // duplicates), verifies integrity and records one-way latency. With
 // AccountingMode::count it only counts, so the harness's own cost can be
-// measured against it in the same run (DESIGN.md "Overhead").
+// measured against it in the same run (DESIGN.md "Overhead"). With
+// AccountingMode::pktgen it reads kernel pktgen's own header instead (no flood
+// header in those packets): magic 0xbe9be955 and a 32-bit seq_num, big endian,
+// at the start of the UDP payload.
 //
 // Threading: one sink thread writes; the meter thread reads the atomic
 // counters at any time (relaxed loads), everything else after the sink stops.
@@ -21,7 +24,7 @@
 
 namespace zc {
 
-enum class AccountingMode { full, count };
+enum class AccountingMode { full, count, pktgen };
 AccountingMode parse_accounting_mode(const std::string& s);
 const char* accounting_mode_name(AccountingMode m);
 
@@ -82,6 +85,7 @@ class Accounting {
     packets_.store(packets_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     bytes_ += len;
     if (mode_ == AccountingMode::full) inspect(payload, len);
+    else if (mode_ == AccountingMode::pktgen) inspect_pktgen(payload, len);
   }
 
   // For sinks that only learn counts, never payloads (xdp_drop's BPF
@@ -104,7 +108,7 @@ class Accounting {
   uint64_t bytes() const { return bytes_; }
 
   // After the sink stopped.
-  uint64_t unique() const;  // full: distinct flood packets; count: all packets
+  uint64_t unique() const;  // full: distinct flood packets; count, pktgen: all packets
   nlohmann::json sequence_json() const;
   nlohmann::json latency_json() const;
   const LatencyHistogram& latency() const { return latency_; }
@@ -114,6 +118,7 @@ class Accounting {
 
  private:
   void inspect(const uint8_t* payload, size_t len);
+  void inspect_pktgen(const uint8_t* payload, size_t len);
 
   AccountingMode mode_;
   std::atomic<uint64_t> packets_{0};
@@ -126,6 +131,11 @@ class Accounting {
   uint64_t corrupt_ = 0;   // bad magic or checksum
   uint64_t foreign_ = 0;   // too short, or a flow id we did not send
   uint64_t counted_only_ = 0;  // via on_counted: no header seen
+  // pktgen mode: one stream (seq_num is per device, not per flow). A repeated
+  // seq_num is by design with clone_skb or burst > 1, so it counts as a
+  // repeat, never as a duplicate; gaps are exact either way.
+  SequenceTracker pktgen_seq_;
+  uint64_t pktgen_headers_ = 0;
 };
 
 }  // namespace zc
