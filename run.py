@@ -762,7 +762,7 @@ def judge_step(record, offered):
         else "loss"
 
 
-def ndr_search(spec, run_trial, search_id, clock=time.monotonic):
+def ndr_search(spec, run_trial, search_id, clock=time.monotonic, emit=None):
     """Highest offered rate whose loss ratio is <= the threshold, by binary search.
 
     run_trial(rate) -> trial record, rate an int pps or "max". The first trial is at the
@@ -773,7 +773,8 @@ def ndr_search(spec, run_trial, search_id, clock=time.monotonic):
     lower, if the first confirmation fails). A step whose generator fell short of the
     offered rate lowers the upper bound without counting as a pass: the search never
     claims the sink lossless beyond what the generator reached.
-    Returns (step records, summary record).
+    emit(record), when given, receives each step as soon as it is complete (so Ctrl-C
+    keeps the steps already run). Returns (step records, summary record).
     """
     started = clock()
     threshold = float(spec["loss_ratio"])
@@ -788,10 +789,13 @@ def ndr_search(spec, run_trial, search_id, clock=time.monotonic):
         offered = None if rate == "max" else float(rate)
         outcome = judge_step(record, offered)
         del record["_ndr_threshold"]
+        record["suite"] = spec.get("suite", "ndr")
         params = record.setdefault("params", {})
         params.update(ndr_search_id=search_id, ndr_step=len(steps), ndr_role=role)
         record.setdefault("derived", {})["ndr_outcome"] = outcome
         steps.append(record)
+        if emit is not None:
+            emit(record)
         log.append({"step": len(log), "role": role, "offered_pps": offered,
                     "sent_pps": _number(record, "sent_pps"),
                     "received_pps": _number(record, "received_pps"),
@@ -920,14 +924,15 @@ def run_ndr_searches(args, suite, records_path):
 
         def run_trial(rate, spec=spec):
             return zcbench_trial(trial_command(zcbench, spec, rate, args.lab_mode), scratch)
+        def emit(record):
+            with open(records_path, "a") as out:
+                out.write(json.dumps(record) + "\n")
         try:
-            steps, summary = ndr_search(spec, run_trial, search_id)
+            _, summary = ndr_search(spec, run_trial, search_id, emit=emit)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(scratch)
-        with open(records_path, "a") as out:
-            for record in steps + [summary]:
-                out.write(json.dumps(record) + "\n")
+        emit(summary)
         d = summary["derived"]
         shown = "–" if d["ndr_pps"] is None else f"{d['ndr_pps']:,} pps"
         print(f"      -> {shown} ({summary['status']}; {d['steps']} steps, confirmed "
@@ -1153,7 +1158,8 @@ def run_one_suite(args, suite, run_dir, records_path, progress):
     if repetitions:
         shape.append(plural(repetitions, "repetition"))
     if suite.get("ndr"):
-        shape.append(plural(len(suite["ndr"]), "NDR entry").replace("entrys", "entries"))
+        count = len(suite["ndr"])
+        shape.append(f"{count} NDR {'entry' if count == 1 else 'entries'}")
     label = f"running suite {name}" + (f" ({' x '.join(shape)})" if shape else "")
     outcome = EXIT_OK
     with progress.step(label, quiet=False):

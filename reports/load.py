@@ -113,10 +113,19 @@ def _trials_frame(records):
     df["config"] = pd.Series([_config_key(p) for p in params], dtype=object)
     df["sink"] = pd.Series(_labels(params, "rx", "rx_opts"), dtype=object)
     df["source"] = pd.Series(_labels(params, "tx", "tx_opts"), dtype=object)
-    df["pair"] = pd.Series([f"{s} → {k}" for s, k in zip(df["source"], df["sink"])], dtype=object)
+    df["pair"] = pd.Series([f"{s} → {k}" + _emulated_suffix(p)
+                            for s, k, p in zip(df["source"], df["sink"], params)], dtype=object)
     df["rate_order"] = pd.Series([_rate_order(p) for p in params], dtype=float)
     df["rate_label"] = pd.Series([rate_label(p) for p in params], dtype=object)
     return df
+
+
+def _emulated_suffix(params):
+    """Trials from an emulated kernel (qemu) are labelled wherever they appear, so they
+    are never read as, or ranked against, host figures."""
+    if params.get("emulated") is True:
+        return f" · {params.get('kernel') or 'emulated kernel'} (functional only)"
+    return ""
 
 
 def _config_key(params):

@@ -9,7 +9,7 @@ rather than growing the existing ones.
 from collections import namedtuple
 
 from . import (baseline, claims, conformance, cpu, environment, latency, loss, ndr, noise,
-               notes, rates, summary)
+               notes, rates, suites, summary)
 
 # key: the anchor id in the page (stable: links into reports use it).
 Section = namedtuple("Section", "key render")
@@ -18,6 +18,7 @@ SECTIONS = [
     Section("summary", summary.render),
     Section("baseline", baseline.render),
     Section("ndr", ndr.render),
+    Section("suites", suites.render),
     Section("rates", rates.render),
     Section("noise", noise.render),
     Section("cpu", cpu.render),

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from reports import compare, validate
 from reports.load import from_doc
 from reports.render import render_run
-from reports.sections import claims, conformance, ndr, noise, notes, summary
+from reports.sections import claims, conformance, ndr, noise, notes, suites, summary
 from reports.tests.helpers import fixture_doc, trial, trial_doc
 
 
@@ -204,6 +204,18 @@ class KernelsClaimsNotesTest(unittest.TestCase):
         self.assertIn("recv", best)
         self.assertNotIn("recvmmsg", best)
         self.assertIn("functional only", html)
+
+    def test_a_subsection_per_suite(self):
+        recs = [trial(rx="recv", rep=i) for i in range(2)]
+        other = trial(rx="recvmmsg")
+        other["suite"] = "capture"
+        vm = trial(rx="recv", rep=0)
+        vm["params"].update(emulated=True, kernel="6.1.0-debian")
+        _, html = suites.render(from_doc(trial_doc(recs + [other, vm, ndr_record()])))
+        self.assertIn('id="suite-quick"', html)
+        self.assertIn('id="suite-capture"', html)
+        self.assertIn("1 NDR searches", html)
+        self.assertIn("6.1.0-debian (functional only)", html)
 
     def test_claims_not_measured_and_claim5_ratio(self):
         recs = []
