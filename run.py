@@ -767,7 +767,8 @@ def ndr_search(spec, run_trial, search_id, clock=time.monotonic, emit=None):
 
     run_trial(rate) -> trial record, rate an int pps or "max". The first trial is at the
     generator's maximum: it gives the upper bound (what the generator achieves) and ends
-    the search if the sink loses nothing even there. Then bisect between a lossless
+    the search if the sink loses nothing even there (confirmed by a second flat-out
+    trial). Otherwise bisect between a lossless
     lower bound (0) and a failing or untestable upper bound until they are within the
     resolution, and confirm the result with one more trial (a second, one resolution
     lower, if the first confirmation fails). A step whose generator fell short of the
@@ -824,8 +825,16 @@ def ndr_search(spec, run_trial, search_id, clock=time.monotonic, emit=None):
     lo, hi = 0, int(upper)
     if outcome == "pass" and upper >= generator_max:
         # Lossless at everything the generator can do: the sink is not the limit here.
+        # Confirmed flat out too (a paced trial would test the pacer, not the sink), and
+        # credited with the lower of the two rates the generator really reached.
         state["generator_limited"] = True
-        lo = hi = int(generator_max * GENERATOR_ACHIEVED_MIN)
+        outcome, again = step("max", "confirm")
+        confirmed = outcome == "pass"
+        ndr = int(min(generator_max, _number(again, "sent_pps") or 0.0)) if confirmed \
+            else int(generator_max)
+        return steps, ndr_summary(spec, search_id, steps, log, ndr, confirmed, state, started,
+                                  clock, generator_max=generator_max, resolution_pps=None,
+                                  search_window=(ndr, ndr))
     else:
         # hi is untested when a user maximum sits below the generator's: test it first.
         if upper < generator_max:

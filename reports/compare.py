@@ -306,6 +306,13 @@ padding:4px 8px;text-align:left;vertical-align:top}td.num{text-align:right}
 """
 
 
+def _conformance_table(rows_html):
+    if not rows_html:
+        return '<p class="note">No conformance check changed status.</p>'
+    return ('<table id="conformance"><thead><tr><th>check</th><th>baseline</th>'
+            f'<th>current</th><th>verdict</th></tr></thead><tbody>{rows_html}</tbody></table>')
+
+
 def render_html(result):
     esc = html.escape
     b, c = result["base"], result["current"]
@@ -359,7 +366,7 @@ its worst metric's. Different kernel, lab mode or CPU model: not comparable.</p>
 </thead><tbody>{''.join(rows) or '<tr><td colspan="7">no measured trials in either run</td></tr>'}
 </tbody></table>
 <h2>Conformance changes</h2>
-{f'<table id="conformance"><thead><tr><th>check</th><th>baseline</th><th>current</th><th>verdict</th></tr></thead><tbody>{conf}</tbody></table>' if conf else '<p class="note">No conformance check changed status.</p>'}
+{_conformance_table(conf)}
 <p class="note">Generated {generated} by ./run.py compare.</p>
 </body></html>
 """

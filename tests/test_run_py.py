@@ -529,10 +529,15 @@ class NdrSearchTest(unittest.TestCase):
         self.assertEqual(len(summary["raw"]["steps"]), len(steps))
 
     def test_a_slow_generator_is_never_reported_as_a_lossless_sink(self):
-        _, summary = self.search(ndr_spec(), model_trial(400_000, 300_000))
+        steps, summary = self.search(ndr_spec(), model_trial(400_000, 300_000))
         d = summary["derived"]
         self.assertTrue(d["generator_limited"])
         self.assertLessEqual(d["ndr_pps"], 300_000)
+        # Confirmed flat out: a paced confirmation would test the pacer, not the sink.
+        self.assertEqual([s["params"]["ndr_role"] for s in steps], ["max", "confirm"])
+        self.assertEqual(steps[1]["params"]["offered_pps"] if "offered_pps" in
+                         steps[1]["params"] else None, None)
+        self.assertTrue(d["confirmed"])
 
     def test_a_pacer_that_falls_behind_caps_the_result(self):
         # Flat out the generator reaches 1 Mpps, paced it holds only 200 Kpps: probes

@@ -181,13 +181,15 @@ def now_ratios(number, rows):
         base = _by(rows, "params.tx", "sendto")
         for tx in ("tx_ring", "sendto", "vmsplice", "sendfile"):
             for r in _by(rows, "params.tx", tx)[-1:]:
-                text = f"{tx}: {fmt.mbytes(_med(r, 'payload_mbytes_s'))} at the sink"
-                if base and tx != "sendto" and _med(base[-1], "payload_mbytes_s"):
-                    text += (f" (×{_med(r, 'payload_mbytes_s') / _med(base[-1], 'payload_mbytes_s'):.2f}"
-                             " of sendto)")
+                mbs = _med(r, "payload_mbytes_s")
+                text = f"{tx}: {fmt.mbytes(mbs)} at the sink"
+                ref = _med(base[-1], "payload_mbytes_s") if base else None
+                if ref and mbs is not None and tx != "sendto":
+                    text += f" (×{mbs / ref:.2f} of sendto)"
                 lines.append(text)
     elif number == 4:
-        tcpdump = sorted({str(r.get("params.rx")) for r in rows if "tcpdump" in str(r.get("params.rx"))})
+        tcpdump = sorted({str(r.get("params.rx")) for r in rows
+                          if "tcpdump" in str(r.get("params.rx"))})
         for name in tcpdump[:1]:
             for x, y in _common(rows, "params.rx", "tpacket_v3", name)[-1:]:
                 lines.append(_ratio_text(x, y, "derived.cpu_ns_per_pkt_total", fmt.ns,

@@ -1,6 +1,5 @@
 """One-way latency percentiles per configuration (generator and sink share
 CLOCK_MONOTONIC, so these are true one-way figures on one host)."""
-from .. import fmt
 from ..html import csv_link, empty, fragment
 from ..stats import by_config
 

@@ -2,7 +2,6 @@
 medians, so a reader can find "the capture suite" without reading every table."""
 import pandas as pd
 
-from .. import fmt
 from ..html import csv_link, empty, fragment
 from ..stats import by_config
 
