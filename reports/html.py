@@ -4,12 +4,16 @@ Everything from run.json is text written by other programs (reasons quote
 kernel messages, option values are user input), so all templates run with
 autoescape on and only helpers here produce Markup.
 """
+import csv
+import io
 import os
+import urllib.parse
 
 import jinja2
 from markupsafe import Markup, escape
 
 from . import fmt
+from .stats import CV_THRESHOLD
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
@@ -23,7 +27,8 @@ env = jinja2.Environment(
 
 def fragment(source, **ctx):
     """Render a section's template string to Markup (autoescaped)."""
-    return Markup(env.from_string(source).render(fmt=fmt, stat=stat, badge=badge, **ctx))
+    return Markup(env.from_string(source).render(fmt=fmt, stat=stat, badge=badge,
+                                                 csv_link=csv_link, **ctx))
 
 
 def stat(row, metric, formatter=fmt.plain):
@@ -36,8 +41,38 @@ def stat(row, metric, formatter=fmt.plain):
     lo, hi = formatter(lo), formatter(hi)
     # A spread that formats to one value says nothing; n alone remains.
     spread = "" if n < 2 or lo == hi else f"{_drop_shared_unit(lo, hi)}–{hi} · "
-    return Markup('<span class="med">{}</span><span class="spread">{}n={}</span>').format(
-        formatter(med), spread, n)
+    iqr = ""
+    q1, q3 = row.get(f"{metric}.q1"), row.get(f"{metric}.q3")
+    if n >= 4 and not fmt.missing(q1) and formatter(q1) != formatter(q3):
+        iqr = f"IQR {_drop_shared_unit(formatter(q1), formatter(q3))}–{formatter(q3)} · "
+    cv = row.get(f"{metric}.cv")
+    noisy = Markup("")
+    if not fmt.missing(cv) and cv > CV_THRESHOLD:
+        noisy = Markup(' <span class="noisy" title="coefficient of variation {} over '
+                       'the repetitions, above the {} threshold: too noisy to trust the '
+                       'median alone">CV {}</span>').format(fmt.pct(cv), fmt.pct(CV_THRESHOLD),
+                                                            fmt.pct(cv, 2))
+    return Markup('<span class="med">{}{}</span><span class="spread">{}{}n={}</span>').format(
+        formatter(med), noisy, spread, iqr, n)
+
+
+def csv_link(rows, columns, filename, label="CSV"):
+    """A download link carrying the table as CSV in a data: URI (works offline).
+
+    rows: dicts or pandas rows; columns: [(header, key or callable)].
+    """
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([h for h, _ in columns])
+    for r in rows:
+        out = []
+        for _, key in columns:
+            v = key(r) if callable(key) else r.get(key)
+            out.append("" if fmt.missing(v) else v)
+        w.writerow(out)
+    href = "data:text/csv;charset=utf-8," + urllib.parse.quote(buf.getvalue())
+    return Markup('<a class="csv" download="{}" href="{}" title="download this table as '
+                  'CSV">{}</a>').format(filename, href, label)
 
 
 def _drop_shared_unit(lo, hi):
@@ -64,4 +99,4 @@ def empty(text):
     return Markup('<p class="empty">{}</p>').format(text)
 
 
-__all__ = ["env", "fragment", "stat", "badge", "note", "empty", "escape", "Markup"]
+__all__ = ["env", "fragment", "stat", "badge", "note", "empty", "escape", "Markup", "csv_link"]

@@ -17,7 +17,8 @@ TRIAL_COLUMNS = [
     "suite", "name", "command", "status", "reason",
     "params.tx", "params.rx", "params.payload_bytes", "params.frame_bytes",
     "params.rate_mode", "params.offered_pps", "params.repetition", "params.lab_mode",
-    "params.kernel", "params.claim", "params.generator",
+    "params.kernel", "params.claim", "params.generator", "params.emulated",
+    "params.ndr_search_id", "params.ndr_step", "params.ndr_role", "derived.ndr_outcome",
     "raw.window_ns", "raw.sent_in_window", "raw.received_in_window",
     "derived.offered_pps", "derived.sent_pps", "derived.received_pps",
     "derived.lost_packets", "derived.loss_ratio",
@@ -30,7 +31,14 @@ TRIAL_COLUMNS = [
     "derived.drops.over_attributed",
 ]
 CONFORMANCE_COLUMNS = ["suite", "name", "status", "reason", "params.transport", "params.check",
-                       "params.conformance_item", "raw.duration_ms"]
+                       "params.conformance_item", "raw.duration_ms", "params.kernel",
+                       "params.emulated"]
+NDR_COLUMNS = ["suite", "name", "command", "status", "reason", "params.rx", "params.tx",
+               "params.payload_bytes", "params.frame_bytes", "params.loss_threshold",
+               "params.resolution", "params.method", "params.duration_s", "params.lab_mode",
+               "params.kernel", "params.ndr_search_id", "derived.ndr_pps", "derived.ndr_mbps",
+               "derived.steps", "derived.confirmed", "derived.generator_limited",
+               "derived.generator_max_pps", "derived.resolution_pps", "derived.elapsed_s"]
 
 # Trials that measured something; skip and error records carry no numbers.
 MEASURED = ("pass", "fail")
@@ -43,6 +51,10 @@ class Run:
     path: str = ""
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)
     conformance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # NDR searches: their summary records, and the trials each one ran (kept out of
+    # `trials`, whose tables hold repetitions of fixed configurations).
+    ndr: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ndr_steps: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def context(self):
@@ -68,10 +80,15 @@ def load(path):
 
 def from_doc(doc):
     records = [r for r in doc.get("records") or [] if isinstance(r, dict)]
-    trials = [r for r in records if r.get("kind") == "trial"]
+    trials = [r for r in records if r.get("kind") == "trial"
+              and "ndr_search_id" not in (r.get("params") or {})]
+    steps = [r for r in records if r.get("kind") == "trial"
+             and "ndr_search_id" in (r.get("params") or {})]
     checks = [r for r in records if r.get("kind") == "conformance"]
+    searches = [r for r in records if r.get("kind") == "ndr"]
     return Run(doc=doc, trials=_trials_frame(trials),
-               conformance=_frame(checks, CONFORMANCE_COLUMNS))
+               conformance=_frame(checks, CONFORMANCE_COLUMNS),
+               ndr=_frame(searches, NDR_COLUMNS), ndr_steps=_trials_frame(steps))
 
 
 def _frame(records, columns):
@@ -96,10 +113,19 @@ def _trials_frame(records):
     df["config"] = pd.Series([_config_key(p) for p in params], dtype=object)
     df["sink"] = pd.Series(_labels(params, "rx", "rx_opts"), dtype=object)
     df["source"] = pd.Series(_labels(params, "tx", "tx_opts"), dtype=object)
-    df["pair"] = pd.Series([f"{s} → {k}" for s, k in zip(df["source"], df["sink"])], dtype=object)
+    df["pair"] = pd.Series([f"{s} → {k}" + _emulated_suffix(p)
+                            for s, k, p in zip(df["source"], df["sink"], params)], dtype=object)
     df["rate_order"] = pd.Series([_rate_order(p) for p in params], dtype=float)
     df["rate_label"] = pd.Series([rate_label(p) for p in params], dtype=object)
     return df
+
+
+def _emulated_suffix(params):
+    """Trials from an emulated kernel (qemu) are labelled wherever they appear, so they
+    are never read as, or ranked against, host figures."""
+    if params.get("emulated") is True:
+        return f" · {params.get('kernel') or 'emulated kernel'} (functional only)"
+    return ""
 
 
 def _config_key(params):

@@ -8,13 +8,18 @@ repetitions it rests on.
 import numpy as np
 import pandas as pd
 
+# Per metric: median, min, max, n, quartiles and coefficient of variation.
+STATS = ("med", "min", "max", "n", "q1", "q3", "cv")
+# A configuration whose repetitions vary more than this (CV) is flagged as noisy.
+CV_THRESHOLD = 0.10
+
 from .load import MEASURED
 
 # Columns that describe a configuration and are equal across its repetitions.
 KEY_COLUMNS = ["config", "pair", "sink", "source", "params.tx", "params.rx",
                "params.payload_bytes", "params.frame_bytes", "params.rate_mode",
                "params.offered_pps", "rate_order", "rate_label", "params.lab_mode",
-               "params.claim", "suite"]
+               "params.claim", "suite", "params.kernel", "params.emulated"]
 
 
 def by_config(trials, metrics, measured_only=True):
@@ -26,7 +31,7 @@ def by_config(trials, metrics, measured_only=True):
     cols = [c for c in KEY_COLUMNS if c in trials.columns]
     if measured_only:
         trials = trials[trials["status"].isin(MEASURED)]
-    out_cols = cols + [f"{m}.{s}" for m in metrics for s in ("med", "min", "max", "n")]
+    out_cols = cols + [f"{m}.{s}" for m in metrics for s in STATS]
     if trials.empty:
         return pd.DataFrame(columns=out_cols)
     groups = trials.groupby("config", sort=False, dropna=False)
@@ -39,9 +44,20 @@ def by_config(trials, metrics, measured_only=True):
             row[f"{m}.min"] = float(v.min()) if len(v) else np.nan
             row[f"{m}.max"] = float(v.max()) if len(v) else np.nan
             row[f"{m}.n"] = int(len(v))
+            row[f"{m}.q1"] = float(v.quantile(0.25)) if len(v) else np.nan
+            row[f"{m}.q3"] = float(v.quantile(0.75)) if len(v) else np.nan
+            row[f"{m}.cv"] = cv(v)
         rows.append(row)
     df = pd.DataFrame(rows, columns=out_cols)
     return sort_configs(df)
+
+
+def cv(values):
+    """Coefficient of variation (sample std / mean); NaN under 2 values or a 0 mean."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna()
+    if len(v) < 2 or not v.mean():
+        return np.nan
+    return float(v.std(ddof=1) / abs(v.mean()))
 
 
 def sort_configs(df):

@@ -56,6 +56,33 @@ elif sys.argv[1:] == ["list", "--json"]:
                       "lab_modes": ["sender-softirq", "rps", "xdp"]}}))
 elif sys.argv[1:] == ["list"]:
     print("recvmmsg rx usable")
+elif sys.argv[1] == "run" and "--json" in sys.argv:
+    # A sink that takes FAKE_SINK_PPS and a generator that reaches FAKE_GEN_PPS.
+    import os
+    a = sys.argv
+    rate = a[a.index("--rate") + 1]
+    gen = float(os.environ.get("FAKE_GEN_PPS", "1000000"))
+    sink = float(os.environ.get("FAKE_SINK_PPS", "400000"))
+    sent = gen if rate == "max" else min(float(rate), gen)
+    received = min(sent, sink)
+    with open(os.environ["FAKE_ARGV_LOG"], "a") as log:
+        log.write(json.dumps(a[1:]) + "\\n")
+    record = {{"kind": "trial", "suite": "adhoc", "name": "t", "command": " ".join(a),
+              "params": {{"rx": a[a.index("--rx") + 1], "tx": a[a.index("--tx") + 1],
+                         "payload_bytes": int(a[a.index("--size") + 1]), "frame_bytes": 318,
+                         "rate_mode": "max" if rate == "max" else "fixed",
+                         "offered_pps": None if rate == "max" else float(rate),
+                         "repetition": 0, "lab_mode": "rps", "kernel": "6.18"}},
+              "status": "pass", "reason": "",
+              "raw": {{"window_ns": 1000000000, "sent_total": int(sent),
+                      "received_in_window": int(received)}},
+              "derived": {{"offered_pps": None if rate == "max" else float(rate),
+                          "sent_pps": sent, "received_pps": received,
+                          "lost_packets": int(sent - received),
+                          "loss_ratio": (sent - received) / sent,
+                          "cpu_ns_per_pkt_sink": 1000.0, "cpu_ns_per_pkt_total": 2000.0,
+                          "drops": {{}}, "reconciliation_ok": True}}}}
+    print(json.dumps({{"schema_version": 1, "records": [record]}}))
 else:
     sys.exit(2)
 """
@@ -99,10 +126,14 @@ FAKE_CONFORMANCE = f"""
 import json, os, sys
 assert sys.argv[1].startswith("--gtest_filter="), sys.argv
 assert sys.argv[2] == "--gtest_brief=1", sys.argv
+failing = os.environ.get("FAKE_CONFORMANCE_MODE") == "fail"
 with open(os.environ["ZCBENCH_RECORDS"], "a") as out:
     out.write(json.dumps({{"kind": "conformance", "suite": "conformance",
-                           "name": "recvmmsg.check", "params": {{}}, "status": "pass",
-                           "reason": "", "raw": {{}}, "derived": {{}}}}) + "\\n")
+                           "name": "recvmmsg.check", "params": {{}},
+                           "status": "fail" if failing else "pass",
+                           "reason": "broken" if failing else "", "raw": {{}},
+                           "derived": {{}}}}) + "\\n")
+sys.exit(1 if failing else 0)
 """
 
 # Stands in for /usr/bin/python3 with pandas: probes succeed, `-m reports` writes a page.
@@ -453,5 +484,201 @@ class EndToEndTest(TempDirTest):
                       "-j1 -R x", result.stdout)
 
 
+def model_trial(sink_pps, gen_pps, paced_gen_pps=None, calls=None):
+    """run_trial for ndr_search: a sink that takes sink_pps, a generator that reaches
+    gen_pps flat out and paced_gen_pps when paced (a pacer that falls behind)."""
+    def run_trial(rate):
+        if calls is not None:
+            calls.append(rate)
+        cap = gen_pps if rate == "max" else min(gen_pps, paced_gen_pps or gen_pps)
+        sent = cap if rate == "max" else min(float(rate), cap)
+        received = min(sent, sink_pps)
+        return {"kind": "trial", "status": "pass", "reason": "",
+                "params": {"rx": "recv", "kernel": "6.18", "lab_mode": "rps"},
+                "derived": {"sent_pps": sent, "received_pps": received,
+                            "loss_ratio": (sent - received) / sent if sent else 0.0}}
+    return run_trial
+
+
+def ndr_spec(**overrides):
+    spec = dict(run_py.NDR_DEFAULTS, rx="recv", payload_bytes=272)
+    spec.update(overrides)
+    return spec
+
+
+class NdrSearchTest(unittest.TestCase):
+    def search(self, spec, run_trial):
+        return run_py.ndr_search(spec, run_trial, "s-1")
+
+    def test_finds_the_sink_limit_within_the_resolution_and_confirms(self):
+        steps, summary = self.search(ndr_spec(resolution="1%"), model_trial(400_000, 1_000_000))
+        d = summary["derived"]
+        self.assertLessEqual(d["ndr_pps"], 400_000)
+        self.assertGreaterEqual(d["ndr_pps"], 400_000 - 10_000)
+        self.assertTrue(d["confirmed"])
+        self.assertFalse(d["generator_limited"])
+        self.assertEqual(d["steps"], len(steps))
+        self.assertEqual([s["params"]["ndr_step"] for s in steps], list(range(len(steps))))
+        self.assertEqual({s["params"]["ndr_search_id"] for s in steps}, {"s-1"})
+        self.assertEqual(steps[0]["params"]["ndr_role"], "max")
+        self.assertEqual(steps[-1]["params"]["ndr_role"], "confirm")
+        self.assertEqual(summary["kind"], "ndr")
+        self.assertEqual(summary["params"]["method"], "binary search")
+        self.assertEqual(summary["params"]["loss_threshold"], 0.0)
+        self.assertEqual(summary["status"], "pass")
+        self.assertEqual(len(summary["raw"]["steps"]), len(steps))
+
+    def test_a_slow_generator_is_never_reported_as_a_lossless_sink(self):
+        steps, summary = self.search(ndr_spec(), model_trial(400_000, 300_000))
+        d = summary["derived"]
+        self.assertTrue(d["generator_limited"])
+        self.assertLessEqual(d["ndr_pps"], 300_000)
+        # Confirmed flat out: a paced confirmation would test the pacer, not the sink.
+        self.assertEqual([s["params"]["ndr_role"] for s in steps], ["max", "confirm"])
+        self.assertEqual(steps[1]["params"]["offered_pps"] if "offered_pps" in
+                         steps[1]["params"] else None, None)
+        self.assertTrue(d["confirmed"])
+
+    def test_a_pacer_that_falls_behind_caps_the_result(self):
+        # Flat out the generator reaches 1 Mpps, paced it holds only 200 Kpps: probes
+        # above that are "generator short", so 400 Kpps must not be claimed.
+        steps, summary = self.search(ndr_spec(),
+                                     model_trial(400_000, 1_000_000, paced_gen_pps=200_000))
+        outcomes = [s["derived"]["ndr_outcome"] for s in steps]
+        self.assertIn("generator short", outcomes)
+        self.assertTrue(summary["derived"]["generator_limited"])
+        self.assertLessEqual(summary["derived"]["ndr_pps"], 200_000)
+
+    def test_pdr_threshold_allows_that_much_loss(self):
+        _, summary = self.search(ndr_spec(loss_ratio=0.05, resolution="0.5%"),
+                                 model_trial(400_000, 1_000_000))
+        # loss = (r - 400K) / r <= 5 %  <=>  r <= 421 052
+        self.assertGreater(summary["derived"]["ndr_pps"], 400_000)
+        self.assertLessEqual(summary["derived"]["ndr_pps"], 421_053)
+        self.assertTrue(summary["name"].startswith("PDR 5 %"), summary["name"])
+
+    def test_time_budget_bounds_the_search(self):
+        now = [0.0]
+
+        def clock():
+            now[0] += 10.0  # every look at the clock: 10 s later
+            return now[0]
+        calls = []
+        run_py.ndr_search(ndr_spec(resolution="1", time_budget_s=25),
+                          model_trial(400_000, 1_000_000, calls=calls), "s", clock=clock)
+        self.assertLessEqual(len([c for c in calls if c != "max"]), 4)
+
+    def test_skip_of_the_first_trial_is_the_searchs_skip(self):
+        def run_trial(rate):
+            return {"kind": "trial", "status": "skip", "reason": "unsupported: EPERM",
+                    "params": {}, "derived": {}}
+        steps, summary = self.search(ndr_spec(), run_trial)
+        self.assertEqual((summary["status"], summary["reason"]), ("skip", "unsupported: EPERM"))
+        self.assertIsNone(summary["derived"]["ndr_pps"])
+        self.assertEqual(len(steps), 1)
+
+    def test_bad_entries_are_usage_errors(self):
+        for entry in ({"bogus": 1}, {"loss_ratio": 2}, {"resolution": "150%"},
+                      {"resolution": "fast"}, {"payload_bytes": 5}, {"duration_s": 0},
+                      {"max_rate_pps": "lots"}, {"rx": "recv:noequals"}):
+            with self.subTest(entry=entry):
+                with self.assertRaises(run_py.ZcbenchError) as ctx:
+                    run_py.ndr_specs(entry, "test")
+                self.assertEqual(ctx.exception.exit_code, run_py.EXIT_USAGE)
+
+    def test_specs_expand_rx_and_sizes(self):
+        specs = run_py.ndr_specs({"rx": ["recv", "recvmmsg:batch=8"],
+                                  "payload_bytes": [18, 272]}, "t")
+        self.assertEqual([(s["rx"], s["payload_bytes"]) for s in specs],
+                         [("recv", 18), ("recv", 272), ("recvmmsg:batch=8", 18),
+                          ("recvmmsg:batch=8", 272)])
+        command = run_py.trial_command("zcbench", specs[3], 1000, "rps")
+        self.assertEqual(command[:8], ["zcbench", "run", "--tx", "sendmmsg", "--rx",
+                                       "recvmmsg", "--rx-opt", "batch=8"])
+        self.assertIn("--json", command)
+
+    def test_rfc2544_sizes_and_ndr_alone(self):
+        _, args = run_py.parse_args(["--ndr", "--rfc2544-sizes"])
+        suite = run_py.cli_ndr_suite(args)
+        self.assertEqual(suite["ndr"][0]["payload_bytes"], [18, 82, 210, 466, 978, 1234, 1472])
+        self.assertEqual(args.suite, [])
+
+
+class CompareTest(TempDirTest):
+    FIXTURES = REPO_ROOT / "reports" / "tests" / "fixtures"
+
+    def compare(self, a, b, *extra):
+        return subprocess.run([sys.executable, str(RUN_PY), "compare", str(self.FIXTURES / a),
+                               str(self.FIXTURES / b), "-o", str(self.tmp / "c.html"), *extra],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=60)
+
+    def test_planted_regression_exits_1_and_aa_exits_0(self):
+        result = self.compare("baseline.run.json", "regressed.run.json", "--json")
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("1 regressed", result.stderr)
+        self.assertIn("recvmmsg", result.stderr)
+        self.assertIn("REGRESSION", (self.tmp / "c.html").read_text())
+        verdicts = json.loads((self.tmp / "c.json").read_text())
+        self.assertEqual(verdicts["counts"]["regressed"], 1)
+        result = self.compare("aa_a.run.json", "aa_b.run.json")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("0 regressed, 0 improved, 4 unchanged", result.stderr)
+
+    def test_missing_run_is_a_usage_error(self):
+        result = self.compare("baseline.run.json", "nope.run.json")
+        self.assertEqual(result.returncode, run_py.EXIT_USAGE, result.stderr)
+
+    def test_mann_whitney_exact_and_normal(self):
+        mw = run_py.compare_module().mann_whitney
+        u, p, method = mw([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])
+        self.assertEqual((u, method), (0.0, "exact"))
+        self.assertAlmostEqual(p, 2 / 252)  # the two extreme splits of C(10, 5)
+        self.assertAlmostEqual(mw([1, 2, 3], [4, 5, 6])[1], 0.1)
+        self.assertEqual(mw([5, 5, 5], [5, 5, 5])[1], 1.0)  # all ties: no evidence
+        _, p, method = mw(list(range(20)), [x + 0.5 for x in range(10, 30)])
+        self.assertEqual(method, "normal")
+        self.assertLess(p, 0.001)
+
+
+class NdrAndCiEndToEndTest(TempDirTest):
+    def test_ndr_alone_writes_steps_and_a_summary(self):
+        tree = FakeTree(self.tmp)
+        result = tree.run("--ndr", "--ndr-rx", "recv", "--ndr-resolution", "5%",
+                          env=tree.env(FAKE_SINK_PPS="250000"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        document = tree.run_json()
+        self.assertTrue(document["run_id"].endswith("-ndr"), document["run_id"])
+        summaries = [r for r in document["records"] if r["kind"] == "ndr"]
+        self.assertEqual(len(summaries), 1)
+        d = summaries[0]["derived"]
+        self.assertTrue(200_000 < d["ndr_pps"] <= 250_000, d)
+        steps = [r for r in document["records"] if r["kind"] == "trial"]
+        self.assertEqual(len(steps), d["steps"])
+        search_id = summaries[0]["params"]["ndr_search_id"]
+        self.assertTrue(all(s["params"]["ndr_search_id"] == search_id for s in steps))
+        # Only `zcbench run` was called: no suite ran.
+        self.assertTrue(all(json.loads(line)[0] == "run"
+                            for line in tree.argv_log.read_text().splitlines()))
+
+    def test_ci_writes_junit_and_gates_on_conformance(self):
+        import xml.etree.ElementTree as ET
+        tree = FakeTree(self.tmp)
+        tree.add_suite("smoke", repetitions=1, conformance_filter="*")
+        result = tree.run("ci", "--run-id", "base")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        root = ET.parse(tree.results / "base" / "junit.xml").getroot()
+        self.assertEqual([s.get("name") for s in root], ["conformance", "trials"])
+        result = tree.run("ci", "--run-id", "next", "--baseline", str(tree.results / "base"),
+                          env=tree.env(FAKE_CONFORMANCE_MODE="fail"))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        root = ET.parse(tree.results / "next" / "junit.xml").getroot()
+        self.assertEqual([s.get("name") for s in root], ["conformance", "trials", "baseline"])
+        self.assertEqual(root[0].get("failures"), "1")
+        self.assertTrue((tree.results / "next" / "compare.html").is_file())
+        self.assertTrue((tree.results / "next" / "compare.json").is_file())
+
+
 if __name__ == "__main__":
     unittest.main()
+

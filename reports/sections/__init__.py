@@ -8,18 +8,25 @@ rather than growing the existing ones.
 """
 from collections import namedtuple
 
-from . import claims, conformance, cpu, environment, loss, rates, summary
+from . import (baseline, claims, conformance, cpu, environment, latency, loss, ndr, noise,
+               notes, rates, suites, summary)
 
 # key: the anchor id in the page (stable: links into reports use it).
 Section = namedtuple("Section", "key render")
 
 SECTIONS = [
     Section("summary", summary.render),
+    Section("baseline", baseline.render),
+    Section("ndr", ndr.render),
+    Section("suites", suites.render),
     Section("rates", rates.render),
+    Section("noise", noise.render),
     Section("cpu", cpu.render),
+    Section("latency", latency.render),
     Section("loss", loss.render),
     Section("conformance", conformance.render),
     Section("claims", claims.render),
+    Section("notes", notes.render),
     Section("environment", environment.render),
 ]
 

@@ -84,8 +84,10 @@ incomparable — the ratios between paths are the point.</p>
     {% endfor %}
     </tbody></table></div>
    {% if c.verdict %}<p class="verdict">{{ c.verdict }}</p>{% endif %}
+   {% for line in c.ratios %}<p class="verdict ratio">{{ line }}</p>{% endfor %}
   {% else %}
-   <p class="empty">not yet measurable: needs {{ c.needs|join(", ") }}{% if c.here %}
+   <p class="empty">not measured in this run: needs trials tagged claim {{ c.number }} with
+    {{ c.needs|join(", ") }} (./run.py --suite claims){% if c.here %}
     <span class="small">(here: {{ c.here }})</span>{% endif %}</p>
   {% endif %}
   </div>
@@ -139,6 +141,68 @@ def claim2_verdict(rows):
     return text
 
 
+def _by(rows, key, value):
+    return [r for r in rows if str(r.get(key)) == value]
+
+
+def _med(row, metric):
+    v = row.get(f"{metric}.med")
+    return None if fmt.missing(v) else float(v)
+
+
+def _ratio_text(a, b, metric, formatter, what):
+    va, vb = _med(a, metric), _med(b, metric)
+    if va is None or vb is None or not vb:
+        return ""
+    return f"{what}: {formatter(va)} vs {formatter(vb)} (×{va / vb:.2f})"
+
+
+def _common(rows, key, a, b):
+    """The pair of configurations (a, b) at the highest offered rate and size both ran."""
+    ra, rb = _by(rows, key, a), _by(rows, key, b)
+    pairs = [(x, y) for x in ra for y in rb
+             if x["params.payload_bytes"] == y["params.payload_bytes"]
+             and x["rate_label"] == y["rate_label"]]
+    return sorted(pairs, key=lambda p: (p[0]["rate_order"], p[0]["params.payload_bytes"]))
+
+
+def now_ratios(number, rows):
+    """The claim's "now" as ratios between the paths it compares (text lines)."""
+    lines = []
+    if number == 1:
+        for x, y in _common(rows, "params.rx", "tpacket_v3", "tpacket_v1")[-1:]:
+            lines += [f"tpacket_v3 vs tpacket_v1 at {x['rate_label']}, "
+                      f"{fmt.size(x['params.payload_bytes'])}:",
+                      _ratio_text(x, y, "derived.received_pps", fmt.pps, "captured"),
+                      _ratio_text(x, y, "derived.sink_cpu_percent", fmt.percent, "sink CPU"),
+                      f"loss: {fmt.pct(_med(x, 'derived.loss_ratio'))} vs "
+                      f"{fmt.pct(_med(y, 'derived.loss_ratio'))}"]
+    elif number == 3:
+        base = _by(rows, "params.tx", "sendto")
+        for tx in ("tx_ring", "sendto", "vmsplice", "sendfile"):
+            for r in _by(rows, "params.tx", tx)[-1:]:
+                mbs = _med(r, "payload_mbytes_s")
+                text = f"{tx}: {fmt.mbytes(mbs)} at the sink"
+                ref = _med(base[-1], "payload_mbytes_s") if base else None
+                if ref and mbs is not None and tx != "sendto":
+                    text += f" (×{mbs / ref:.2f} of sendto)"
+                lines.append(text)
+    elif number == 4:
+        tcpdump = sorted({str(r.get("params.rx")) for r in rows
+                          if "tcpdump" in str(r.get("params.rx"))})
+        for name in tcpdump[:1]:
+            for x, y in _common(rows, "params.rx", "tpacket_v3", name)[-1:]:
+                lines.append(_ratio_text(x, y, "derived.cpu_ns_per_pkt_total", fmt.ns,
+                                         f"CPU ns/pkt tpacket_v3 vs {name} at {x['rate_label']}"))
+    elif number == 5:
+        for x, y in _common(rows, "params.rx", "io_uring_recv", "recv"):
+            if x["rate_label"] == "max":
+                continue  # equal offered load only: flat out, each gets a different load
+            lines.append(_ratio_text(x, y, "derived.cpu_ns_per_pkt_total", fmt.ns,
+                                     f"CPU ns/pkt io_uring_recv vs recv at {x['rate_label']}"))
+    return [line for line in lines if line]
+
+
 def render(run):
     out = []
     for c in CLAIMS:
@@ -149,5 +213,6 @@ def render(run):
             rows = [r for _, r in agg.iterrows()]
         verdict = claim2_verdict(rows) if c.number == 2 and rows else ""
         out.append({"number": c.number, "topic": c.topic, "then": c.then, "needs": c.needs,
-                    "rows": rows, "verdict": verdict, "here": _availability(run, c.needs)})
+                    "rows": rows, "verdict": verdict, "here": _availability(run, c.needs),
+                    "ratios": now_ratios(c.number, rows) if rows else []})
     return TITLE, Markup(fragment(TEMPLATE, claims=out))

@@ -1,10 +1,11 @@
 """Conformance matrix: transport × check, pass/fail/skip with the reason."""
 from .. import fmt
-from ..html import empty, fragment
+from ..html import csv_link, empty, fragment
 
 TITLE = "Conformance"
 
 TEMPLATE = """
+{{ csv }}
 <p class="note">Each cell is one check of the kernel's documented contract
 (item numbers refer to CONFORMANCE.md). A <em>skip</em> with reason "unsupported: …" means this kernel
 or lab cannot run the check; it is never counted as a pass.</p>
@@ -31,8 +32,25 @@ def _text(v):
     return "" if fmt.missing(v) else str(v)
 
 
+def _kernel(r):
+    kernel = _text(r.get("params.kernel")) or "this kernel"
+    emulated = r.get("params.emulated")
+    return kernel + (" (emulated)" if emulated is True or emulated == True else "")  # noqa: E712
+
+
+def columns(conf):
+    """One column per transport; one per transport × kernel when records come from
+    more than one kernel (a second kernel under qemu adds its own records)."""
+    kernels = {_kernel(r) for _, r in conf.iterrows()}
+    if len(kernels) <= 1:
+        return [_text(t) or "?" for t in conf["params.transport"]]
+    return [f"{_text(r['params.transport']) or '?'} · {_kernel(r)}" for _, r in conf.iterrows()]
+
+
 def matrix(conf):
     """(transports, rows, totals): rows ordered by item number, then check name."""
+    conf = conf.copy()
+    conf["params.transport"] = columns(conf) if len(conf) else conf["params.transport"]
     transports = sorted({_text(t) or "?" for t in conf["params.transport"]})
     cells = {}
     for _, r in conf.iterrows():
@@ -57,4 +75,9 @@ def render(run):
         return TITLE, empty("No conformance records in this run "
                             "(run the conformance suites, e.g. ./run.py test).")
     transports, rows, totals = matrix(run.conformance)
-    return TITLE, fragment(TEMPLATE, transports=transports, rows=rows, totals=totals)
+    csv = csv_link(list(run.conformance.to_dict("records")),
+                   [("transport", "params.transport"), ("kernel", "params.kernel"),
+                    ("emulated", "params.emulated"), ("check", "params.check"),
+                    ("item", "params.conformance_item"), ("status", "status"),
+                    ("reason", "reason")], "conformance.csv")
+    return TITLE, fragment(TEMPLATE, transports=transports, rows=rows, totals=totals, csv=csv)

@@ -6,6 +6,7 @@ import subprocess
 import tempfile
 import unittest
 
+from reports import compare
 from reports.load import from_doc
 from reports.render import render_run
 from reports.sections import SECTIONS
@@ -61,15 +62,15 @@ def distinct_colours(png_path):
 
 @unittest.skipUnless(os.access(CHROMIUM, os.X_OK), f"{CHROMIUM} not installed")
 class ChromiumTest(unittest.TestCase):
-    def render_to(self, tmp, name):
+    def render_to(self, tmp, name, doc=None):
         path = os.path.join(tmp, f"{name}-report.html")
         with open(path, "w", encoding="utf-8") as f:
-            f.write(render_run(from_doc(fixture_doc(name)), strict=True))
+            f.write(render_run(from_doc(doc or fixture_doc(name)), strict=True))
         return path
 
-    def check_fixture(self, name):
+    def check_fixture(self, name, doc=None):
         with tempfile.TemporaryDirectory(prefix="zcbench-report-") as tmp:
-            report = self.render_to(tmp, name)
+            report = self.render_to(tmp, name, doc)
             url = "file://" + report
             shot = os.path.join(tmp, "shot.png")
             rc, _, err = chromium(url, tmp, f"--screenshot={shot}")
@@ -87,11 +88,32 @@ class ChromiumTest(unittest.TestCase):
             return dom
 
     def test_complete_run(self):
-        dom = self.check_fixture("complete")
+        # The stored complete run plus a real NDR search from this machine: one page with
+        # every section filled (one render and two browser runs keep this test affordable).
+        doc = fixture_doc("complete")
+        doc["records"] += fixture_doc("ndr")["records"]
+        dom = self.check_fixture("complete", doc)
         self.assertIn("<svg", dom)  # charts survived parsing as inline SVG
+        self.assertIn('class="ndr-steps"', dom)
+        self.assertIn('<details class="timeseries"', dom)
+        self.assertIn('class="spark"', dom)
+        self.assertIn('class="csv"', dom)
+        self.assertIn('id="suite-quick"', dom)
 
     def test_empty_run(self):
         self.check_fixture("empty")
+
+    def test_comparison_page(self):
+        result = compare.compare(fixture_doc("baseline"), fixture_doc("regressed"))
+        with tempfile.TemporaryDirectory(prefix="zcbench-compare-") as tmp:
+            page = os.path.join(tmp, "compare.html")
+            compare.write_text(page, compare.render_html(result))
+            rc, dom, err = chromium("file://" + page, tmp, "--dump-dom")
+            self.assertEqual(rc, 0, err[-2000:])
+            self.assertEqual(page_errors(err, "compare.html"), [])
+            self.assertIn('id="verdict"', dom)
+            self.assertIn("REGRESSION", dom)
+            self.assertIn('id="configs"', dom)
 
 
 if __name__ == "__main__":

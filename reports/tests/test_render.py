@@ -60,11 +60,12 @@ class SectionsTest(unittest.TestCase):
     def test_claim_two_now_and_unmeasured_claims(self):
         html = rendered("complete")
         self.assertIn("kept of offered", html)
-        self.assertIn("not yet measurable: needs tpacket_v3, tpacket_v1, pktgen", html)
+        self.assertIn("not measured in this run: needs trials tagged claim 1 with\n"
+                      "    tpacket_v3, tpacket_v1, pktgen", html)
         # 402 000 of 2.35 Mpps offered = 17.1 %
         self.assertIn("17.1\u00a0%", html)
         html = rendered("empty")
-        self.assertEqual(html.count("not yet measurable"), 5)
+        self.assertEqual(html.count("not measured in this run"), 5)
 
     def test_register_adds_a_section(self):
         saved = list(SECTIONS)

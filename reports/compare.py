@@ -1,0 +1,425 @@
+"""Two runs compared per configuration: Mann–Whitney U on the repetitions plus an
+effect-size threshold, a verdict per configuration, an HTML page and JUnit XML.
+
+Standard library only: run.py (which may run under a python3 without pandas)
+imports this module for `./run.py compare`, `--baseline` and `ci`.
+
+The test: two-sided Mann–Whitney U. Its p-value is exact (the permutation
+distribution of U over every split of the pooled repetitions, midranks for
+ties) while C(n1+n2, n1) <= EXACT_LIMIT, else the normal approximation with tie
+and continuity correction. A metric changed significantly when p < ALPHA *and*
+its median moved by more than the effect threshold in either direction; with 3
+repetitions a side the smallest possible exact p is 0.1, so at least 4 a side
+are needed before anything can be called improved or regressed.
+"""
+import datetime
+import html
+import itertools
+import json
+import math
+import os
+import statistics
+from xml.sax.saxutils import quoteattr, escape as xml_escape
+
+ALPHA = 0.05
+EFFECT = 0.05          # relative change of the median that counts (5 %)
+LOSS_EFFECT = 0.001    # loss ratios sit near 0: an absolute 0.1 percentage point
+EXACT_LIMIT = 100_000
+MIN_REPS = 2
+
+# metric -> (direction, label): +1 higher is better, -1 lower is better.
+METRICS = {
+    "received_pps": (+1, "received pps"),
+    "cpu_ns_per_pkt_total": (-1, "CPU ns/pkt (lab CPUs)"),
+    "loss_ratio": (-1, "loss ratio"),
+}
+# Params that say *where* a trial ran rather than *what* it measured: a config is
+# matched without them, and a difference in them makes the pair not comparable.
+ENVIRONMENT_PARAMS = ("kernel", "lab_mode", "emulated")
+IGNORED_PARAMS = ("repetition", "ndr_search_id", "ndr_step", "ndr_role", "gen_cpu", "sink_cpu")
+VERDICTS = ("regressed", "improved", "unchanged", "not comparable")
+
+
+# --------------------------------------------------------------------------- loading
+
+def resolve(path):
+    """A results folder, results/latest or a run.json -> the run.json path."""
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "run.json")
+    return path
+
+
+def load(path):
+    with open(resolve(path), encoding="utf-8") as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict) or not isinstance(doc.get("records"), list):
+        raise ValueError(f"{path} is not a zcbench run.json (no records list)")
+    return doc
+
+
+def config_key(params):
+    kept = {k: v for k, v in params.items()
+            if k not in IGNORED_PARAMS and k not in ENVIRONMENT_PARAMS}
+    return json.dumps(kept, sort_keys=True, default=str)
+
+
+def config_label(params):
+    opts = lambda o: "".join(f" {k}={v}" for k, v in sorted((o or {}).items())
+                             if k not in ("rcvbuf",))
+    rate = "max" if params.get("rate_mode") == "max" else params.get("offered_pps", "?")
+    return (f"{params.get('tx', '?')}{opts(params.get('tx_opts'))} → "
+            f"{params.get('rx', '?')}{opts(params.get('rx_opts'))} · "
+            f"{params.get('payload_bytes', '?')} B · {rate} pps")
+
+
+def trials_by_config(doc):
+    """{key: {"params": first params, "env": {...}, "values": {metric: [..]}}} of measured
+    trials; NDR steps are searches, not repetitions, and are left out."""
+    out = {}
+    for r in doc.get("records") or []:
+        if not isinstance(r, dict) or r.get("kind") != "trial":
+            continue
+        if r.get("status") not in ("pass", "fail"):
+            continue
+        params = r.get("params") or {}
+        if "ndr_search_id" in params:
+            continue
+        key = config_key(params)
+        entry = out.setdefault(key, {"params": params, "env": set(), "values": {}})
+        entry["env"].add(tuple((p, str(params.get(p))) for p in ENVIRONMENT_PARAMS))
+        derived = r.get("derived") or {}
+        for m in METRICS:
+            v = derived.get(m)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                entry["values"].setdefault(m, []).append(float(v))
+    return out
+
+
+# --------------------------------------------------------------------------- statistics
+
+def _ranks(values):
+    """Midranks (1-based) of values; ties share the mean of their positions."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def mann_whitney(a, b):
+    """(U of a, two-sided p, method) for samples a and b."""
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0:
+        return math.nan, 1.0, "none"
+    pooled = list(a) + list(b)
+    ranks = _ranks(pooled)
+    u1 = sum(ranks[:n1]) - n1 * (n1 + 1) / 2
+    mean_u = n1 * n2 / 2
+    if math.comb(n1 + n2, n1) <= EXACT_LIMIT:
+        # Every way to pick which n1 of the pooled values are "a", equally likely under H0.
+        total = n1 * (n1 + 1) / 2
+        dev = abs(u1 - mean_u) - 1e-9
+        extreme = count = 0
+        for pick in itertools.combinations(ranks, n1):
+            count += 1
+            if abs(sum(pick) - total - mean_u) >= dev:
+                extreme += 1
+        return u1, extreme / count, "exact"
+    n = n1 + n2
+    ties = {}
+    for r in ranks:
+        ties[r] = ties.get(r, 0) + 1
+    tie_term = sum(t ** 3 - t for t in ties.values()) / (n * (n - 1))
+    var = n1 * n2 / 12 * ((n + 1) - tie_term)
+    if var <= 0:
+        return u1, 1.0, "normal"
+    z = (abs(u1 - mean_u) - 0.5) / math.sqrt(var)
+    return u1, min(1.0, math.erfc(max(z, 0) / math.sqrt(2))), "normal"
+
+
+def min_exact_p(n1, n2):
+    """The smallest two-sided p the exact test can give at these sizes."""
+    return min(1.0, 2 / math.comb(n1 + n2, n1)) if n1 and n2 else 1.0
+
+
+def _spread(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "n": len(values)}
+
+
+def compare_metric(metric, base, cur):
+    direction, label = METRICS[metric]
+    b, c = _spread(base), _spread(cur)
+    _, p, method = mann_whitney(base, cur)
+    delta = c["median"] - b["median"]
+    if metric == "loss_ratio":
+        big = abs(delta) > LOSS_EFFECT
+        rel = None
+    else:
+        rel = delta / b["median"] if b["median"] else (math.inf if delta else 0.0)
+        big = abs(rel) > EFFECT
+    if len(base) < MIN_REPS or len(cur) < MIN_REPS or min_exact_p(len(base), len(cur)) >= ALPHA:
+        verdict = "not comparable"
+        why = (f"too few repetitions (n={len(base)} vs {len(cur)}): the smallest p the test "
+               f"can give is {min_exact_p(len(base), len(cur)):.3g} ≥ {ALPHA}")
+    elif p < ALPHA and big:
+        verdict = "improved" if delta * direction > 0 else "regressed"
+        why = f"p={p:.3g} < {ALPHA} and the median moved {_change_text(metric, delta, rel)}"
+    else:
+        verdict = "unchanged"
+        why = (f"p={p:.3g}" + ("" if p < ALPHA else f" ≥ {ALPHA}") +
+               ("" if big else f"; change {_change_text(metric, delta, rel)} within threshold"))
+    return {"metric": metric, "label": label, "base": b, "current": c, "p": p,
+            "method": method, "change": rel, "delta": delta, "verdict": verdict, "why": why}
+
+
+def _change_text(metric, delta, rel):
+    if metric == "loss_ratio":
+        return f"{100 * delta:+.3g} points"
+    return "∞" if rel is None or math.isinf(rel) else f"{100 * rel:+.1f} %"
+
+
+def _worst(verdicts):
+    for v in VERDICTS:
+        if v in verdicts:
+            return v
+    return "not comparable"
+
+
+def _env_difference(envs):
+    values = {}
+    for env in envs:
+        for param, value in env:
+            values.setdefault(param, set()).add(value)
+    diffs = [f"{p} ({' vs '.join(sorted(v))})" for p, v in values.items() if len(v) > 1]
+    return "different " + ", ".join(diffs) if diffs else "mixed environments"
+
+
+def _host_mismatch(base_doc, cur_doc):
+    hb = (base_doc.get("context") or {}).get("host") or {}
+    hc = (cur_doc.get("context") or {}).get("host") or {}
+    if hb.get("cpu_model") and hc.get("cpu_model") and hb["cpu_model"] != hc["cpu_model"]:
+        return f"different CPU model ({hb['cpu_model']} vs {hc['cpu_model']})"
+    return ""
+
+
+def compare(base_doc, cur_doc):
+    """The comparison as a plain dict (configs, conformance, counts, exit code)."""
+    base, cur = trials_by_config(base_doc), trials_by_config(cur_doc)
+    host = _host_mismatch(base_doc, cur_doc)
+    configs = []
+    for key in sorted(set(base) | set(cur), key=lambda k: config_label(
+            (cur.get(k) or base.get(k))["params"])):
+        b, c = base.get(key), cur.get(key)
+        params = (c or b)["params"]
+        row = {"config": config_label(params), "params": params, "metrics": [], "why": ""}
+        if b is None or c is None:
+            row["verdict"] = "not comparable"
+            row["why"] = "only in the current run" if b is None else "only in the baseline"
+        elif host or b["env"] != c["env"] or len(b["env"]) != 1:
+            row["verdict"] = "not comparable"
+            row["why"] = host or _env_difference(b["env"] | c["env"])
+        else:
+            for m in METRICS:
+                if b["values"].get(m) and c["values"].get(m):
+                    row["metrics"].append(compare_metric(m, b["values"][m], c["values"][m]))
+            row["verdict"] = _worst({x["verdict"] for x in row["metrics"]}) \
+                if row["metrics"] else "not comparable"
+            row["why"] = "; ".join(f"{x['label']}: {x['verdict']} ({x['why']})"
+                                   for x in row["metrics"] if x["verdict"] == row["verdict"])
+        configs.append(row)
+    conformance = compare_conformance(base_doc, cur_doc)
+    counts = {v: sum(1 for r in configs if r["verdict"] == v) for v in VERDICTS}
+    regressions = counts["regressed"] + sum(1 for r in conformance if r["verdict"] == "regressed")
+    return {"base": _describe(base_doc), "current": _describe(cur_doc), "configs": configs,
+            "conformance": conformance, "counts": counts, "regressions": regressions,
+            "alpha": ALPHA, "effect": EFFECT, "loss_effect": LOSS_EFFECT,
+            "exit_code": 1 if regressions else 0}
+
+
+def compare_conformance(base_doc, cur_doc):
+    """A check that passed in the baseline and fails now is a regression."""
+    def checks(doc):
+        return {(r.get("name"), (r.get("params") or {}).get("kernel")): r.get("status")
+                for r in doc.get("records") or []
+                if isinstance(r, dict) and r.get("kind") == "conformance"}
+    b, c = checks(base_doc), checks(cur_doc)
+    out = []
+    for key in sorted(set(b) & set(c), key=str):
+        if b[key] == c[key]:
+            continue
+        verdict = ("regressed" if c[key] in ("fail", "error") and b[key] == "pass" else
+                   "improved" if b[key] in ("fail", "error") and c[key] == "pass" else "changed")
+        out.append({"check": key[0], "base": b[key], "current": c[key], "verdict": verdict})
+    return out
+
+
+def _describe(doc):
+    host = (doc.get("context") or {}).get("host") or {}
+    return {"run_id": doc.get("run_id", "?"), "status": doc.get("status", "?"),
+            "kernel": host.get("kernel", "?"), "cpu_model": host.get("cpu_model", "?"),
+            "started_at": doc.get("started_at", "")}
+
+
+def summary_line(result):
+    c = result["counts"]
+    return (f"{len(result['configs'])} configurations: {c['regressed']} regressed, "
+            f"{c['improved']} improved, {c['unchanged']} unchanged, "
+            f"{c['not comparable']} not comparable; "
+            f"{sum(1 for r in result['conformance'] if r['verdict'] == 'regressed')} "
+            "conformance regressions")
+
+
+# --------------------------------------------------------------------------- HTML
+
+def _fmt(metric, v):
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if metric == "loss_ratio":
+        return f"{100 * v:.3g} %"
+    if metric == "received_pps":
+        return f"{v / 1e3:,.1f} Kpps" if v < 1e6 else f"{v / 1e6:,.3f} Mpps"
+    return f"{v:,.0f} ns"
+
+
+def _cell(metric, s):
+    return (f'{_fmt(metric, s["median"])}<span class="spread">{_fmt(metric, s["min"])} – '
+            f'{_fmt(metric, s["max"])} · n={s["n"]}</span>')
+
+
+PAGE_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:0 18px;color:#222}
+table{border-collapse:collapse;margin:10px 0;width:100%}th,td{border-bottom:1px solid #ddd;
+padding:4px 8px;text-align:left;vertical-align:top}td.num{text-align:right}
+.spread{display:block;font-size:11px;color:#777}.v{font-weight:600;padding:1px 6px;border-radius:3px}
+.regressed{background:#fdd;color:#900}.improved{background:#dfd;color:#060}
+.unchanged{background:#eee;color:#444}.not-comparable{background:#ffe9c6;color:#7a4b00}
+.note{color:#555}.cards{display:flex;gap:12px}.card{border:1px solid #ddd;padding:8px 14px}
+.big{font-size:24px;font-weight:700}@media print{.card{break-inside:avoid}}
+"""
+
+
+def _conformance_table(rows_html):
+    if not rows_html:
+        return '<p class="note">No conformance check changed status.</p>'
+    return ('<table id="conformance"><thead><tr><th>check</th><th>baseline</th>'
+            f'<th>current</th><th>verdict</th></tr></thead><tbody>{rows_html}</tbody></table>')
+
+
+def render_html(result):
+    esc = html.escape
+    b, c = result["base"], result["current"]
+    rows = []
+    for r in result["configs"]:
+        cls = r["verdict"].replace(" ", "-")
+        if not r["metrics"]:
+            rows.append(f'<tr><td>{esc(r["config"])}</td><td colspan="5" class="note">'
+                        f'{esc(r["why"])}</td><td><span class="v {cls}">{esc(r["verdict"])}'
+                        '</span></td></tr>')
+            continue
+        for i, m in enumerate(r["metrics"]):
+            mcls = m["verdict"].replace(" ", "-")
+            head = (f'<td rowspan="{len(r["metrics"])}">{esc(r["config"])}<br>'
+                    f'<span class="v {cls}">{esc(r["verdict"])}</span></td>') if i == 0 else ""
+            change = _change_text(m["metric"], m["delta"], m["change"])
+            rows.append(
+                f'<tr>{head}<td>{esc(m["label"])}</td><td class="num">'
+                f'{_cell(m["metric"], m["base"])}</td><td class="num">'
+                f'{_cell(m["metric"], m["current"])}</td><td class="num">{esc(change)}</td>'
+                f'<td class="num">{m["p"]:.3g} ({m["method"]})</td><td>'
+                f'<span class="v {mcls}" title="{esc(m["why"])}">{esc(m["verdict"])}</span>'
+                '</td></tr>')
+    conf = "".join(
+        f'<tr><td><code>{esc(str(r["check"]))}</code></td><td>{esc(str(r["base"]))}</td>'
+        f'<td>{esc(str(r["current"]))}</td><td><span class="v {r["verdict"]}">'
+        f'{esc(r["verdict"])}</span></td></tr>' for r in result["conformance"])
+    counts = result["counts"]
+    cards = "".join(f'<div class="card"><div class="big">{n}</div>{esc(v)}</div>'
+                    for v, n in counts.items())
+    verdict = ("REGRESSION: exit 1" if result["exit_code"] else "no regression: exit 0")
+    generated = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>zcbench compare {esc(b['run_id'])} → {esc(c['run_id'])}</title>
+<style>{PAGE_CSS}</style></head><body>
+<h1>zcbench comparison</h1>
+<p>baseline <b>{esc(b['run_id'])}</b> ({esc(b['kernel'])}, {esc(b['cpu_model'])}) →
+current <b>{esc(c['run_id'])}</b> ({esc(c['kernel'])}, {esc(c['cpu_model'])})</p>
+<p id="verdict" class="v {'regressed' if result['exit_code'] else 'unchanged'}">{esc(verdict)}:
+{esc(summary_line(result))}</p>
+<div class="cards">{cards}</div>
+<p class="note">Per configuration (same parameters, repetitions pooled), two-sided Mann–Whitney U
+on the repetitions: exact permutation p-value while C(n1+n2, n1) ≤ {EXACT_LIMIT:,}, else the normal
+approximation with tie correction. A metric is improved or regressed when p &lt; {ALPHA} and its
+median moved more than {100 * EFFECT:.0f} % (loss: {100 * LOSS_EFFECT:.1f} percentage points).
+Received pps: higher is better; CPU ns/pkt and loss: lower is better. A configuration's verdict is
+its worst metric's. Different kernel, lab mode or CPU model: not comparable.</p>
+<h2>Configurations</h2>
+<table id="configs"><thead><tr><th>configuration</th><th>metric</th><th class="num">baseline</th>
+<th class="num">current</th><th class="num">change</th><th class="num">p</th><th>verdict</th></tr>
+</thead><tbody>{''.join(rows) or '<tr><td colspan="7">no measured trials in either run</td></tr>'}
+</tbody></table>
+<h2>Conformance changes</h2>
+{_conformance_table(conf)}
+<p class="note">Generated {generated} by ./run.py compare.</p>
+</body></html>
+"""
+
+
+# --------------------------------------------------------------------------- JUnit
+
+def junit_xml(doc, result=None):
+    """JUnit XML for CI systems: conformance checks, trial records, baseline verdicts."""
+    suites = []
+
+    def suite(name, cases):
+        failures = sum(1 for c in cases if c[1] == "failure")
+        skipped = sum(1 for c in cases if c[1] == "skipped")
+        body = []
+        for case_name, outcome, message, seconds in cases:
+            inner = ""
+            if outcome == "failure":
+                inner = f"<failure message={quoteattr(message)}>{xml_escape(message)}</failure>"
+            elif outcome == "skipped":
+                inner = f"<skipped message={quoteattr(message)}/>"
+            body.append(f'  <testcase classname={quoteattr(name)} name={quoteattr(case_name)} '
+                        f'time="{seconds:.3f}">{inner}</testcase>')
+        suites.append(f'<testsuite name={quoteattr(name)} tests="{len(cases)}" '
+                      f'failures="{failures}" skipped="{skipped}" errors="0">\n'
+                      + "\n".join(body) + "\n</testsuite>")
+
+    def outcome(status):
+        return {"pass": "ok", "skip": "skipped"}.get(status, "failure")
+
+    records = [r for r in doc.get("records") or [] if isinstance(r, dict)]
+    suite("conformance", [(r.get("name", "?"), outcome(r.get("status")), r.get("reason", ""),
+                           ((r.get("raw") or {}).get("duration_ms") or 0) / 1000)
+                          for r in records if r.get("kind") == "conformance"])
+    suite("trials", [(r.get("name", "?"), outcome(r.get("status")), r.get("reason", ""),
+                      ((r.get("raw") or {}).get("window_ns") or 0) / 1e9)
+                     for r in records if r.get("kind") in ("trial", "ndr")])
+    if result is not None:
+        cases = []
+        for r in result["configs"]:
+            o = {"regressed": "failure", "not comparable": "skipped"}.get(r["verdict"], "ok")
+            cases.append((r["config"], o, f'{r["verdict"]}: {r["why"]}', 0.0))
+        for r in result["conformance"]:
+            cases.append((f"conformance {r['check']}",
+                          "failure" if r["verdict"] == "regressed" else "ok",
+                          f"{r['base']} -> {r['current']}", 0.0))
+        suite("baseline", cases)
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<testsuites>\n' + "\n".join(suites)
+            + "\n</testsuites>\n")
+
+
+def write_text(path, text):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
