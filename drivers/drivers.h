@@ -32,6 +32,7 @@ DriverInfo af_xdp_tx_driver_info();  // drivers/af_xdp.cc
 DriverInfo tx_ring_driver_info();   // drivers/tx_ring.cc
 
 // Generators
-GeneratorInfo pktgen_generator_info();  // drivers/pktgen.cc
+GeneratorInfo pktgen_generator_info();   // drivers/pktgen.cc
+GeneratorInfo trafgen_generator_info();  // drivers/trafgen.cc
 
 }  // namespace zc

@@ -9,37 +9,37 @@ const char* direction_name(Direction d) { return d == Direction::rx ? "rx" : "tx
 
 const std::vector<DriverInfo>& all_drivers() {
   static const std::vector<DriverInfo> drivers = {
+      // RX
       recv_driver_info(),
       recvmmsg_driver_info(),
-      io_uring_recv_driver_info(),
       tpacket_v1_driver_info(),
       tpacket_v2_driver_info(),
       tpacket_v3_driver_info(),
+      splice_driver_info(),
+      io_uring_recv_driver_info(),
+      af_xdp_rx_driver_info(),
+      xdp_drop_driver_info(),
+      tcpdump_driver_info(),
+      netsniff_ng_driver_info(),
+      // TX
       sendto_driver_info(),
       sendmmsg_driver_info(),
+      tx_ring_driver_info(),
+      vmsplice_driver_info(),
+      sendfile_driver_info(),
       msg_zerocopy_driver_info(),
       io_uring_send_driver_info(),
       io_uring_send_zc_driver_info(),
       udp_gso_driver_info(),
-      splice_driver_info(),
-      sendto_driver_info(),
-      sendmmsg_driver_info(),
-      vmsplice_driver_info(),
-      sendfile_driver_info(),
-      af_xdp_rx_driver_info(),
       af_xdp_tx_driver_info(),
-      xdp_drop_driver_info(),
-      tcpdump_driver_info(),
-      netsniff_ng_driver_info(),
-      sendto_driver_info(),
-      sendmmsg_driver_info(),
-      tx_ring_driver_info(),
   };
   return drivers;
 }
 
 const std::vector<GeneratorInfo>& all_generators() {
   static const std::vector<GeneratorInfo> generators = {
+      pktgen_generator_info(),
+      trafgen_generator_info(),
   };
   return generators;
 }
