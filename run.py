@@ -932,7 +932,7 @@ def run_ndr_searches(args, suite, records_path):
         scratch = Path(records_path).with_name(f".ndr-step-{os.getpid()}.json")
 
         def run_trial(rate, spec=spec):
-            return zcbench_trial(trial_command(zcbench, spec, rate, args.lab_mode), scratch)
+            return zcbench_trial(trial_command(zcbench, spec, rate, args.lab_mode or DEFAULT_LAB_MODE), scratch)
         def emit(record):
             with open(records_path, "a") as out:
                 out.write(json.dumps(record) + "\n")
@@ -1042,7 +1042,7 @@ def pick_run_dir(results_dir, args):
 
 
 def run_suites(args, suites, results_dir):
-    progress = Progress(setup_steps(args) + len(suites) + 1)
+    progress = Progress(setup_steps(args) + len(suites) + 1 + (1 if getattr(args, "kernel", None) else 0))
     setup(args, progress)
     needed = ["zcbench"]
     if any(suite.get("trials") for suite in suites):
@@ -1056,7 +1056,7 @@ def run_suites(args, suites, results_dir):
     run_dir.mkdir(parents=True)
     records_path = run_dir / "records.jsonl"
     started_at = utc_now()
-    options = {"suites": list(args.suite_names), "argv": list(args.argv), "lab_mode": args.lab_mode}
+    options = {"suites": list(args.suite_names), "argv": list(args.argv), "lab_mode": args.lab_mode or "per trial"}
     repetitions = args.repetitions
     if repetitions is None and len({s.get("repetitions") for s in suites}) == 1:
         repetitions = suites[0].get("repetitions")
@@ -1074,6 +1074,12 @@ def run_suites(args, suites, results_dir):
             elif outcome != EXIT_OK:
                 status, exit_code = "failed", outcome
                 break
+        if getattr(args, "kernel", None) and status == "complete":
+            outcome = run_in_vm(args, run_dir, records_path, progress)
+            if outcome == EXIT_CHECK_FAILED:
+                failed_check = True
+            elif outcome != EXIT_OK:
+                status, exit_code = "failed", outcome
     except (Interrupted, KeyboardInterrupt):
         status, exit_code = "interrupted", EXIT_INTERRUPTED
         print(file=sys.stderr)
@@ -1157,6 +1163,26 @@ def child_outcome(code, what):
     return EXIT_INTERNAL
 
 
+def run_in_vm(args, run_dir, records_path, progress):
+    """Runs conformance and pktgen trials inside a second kernel under qemu
+    (vm/zcvm.py) and appends its records, each marked params.kernel and
+    params.emulated, to this run's records."""
+    out = run_dir / f"vm-{args.kernel}"
+    command = [sys.executable, str(REPO_ROOT / "vm" / "zcvm.py"), "--kernel", args.kernel,
+               "--work", "conformance,pktgen", "--build", str(args.build_dir), "--out", str(out)]
+    with progress.step(f"running conformance and pktgen inside {args.kernel} under qemu", quiet=False):
+        code = run_child(command, stdout=sys.stderr.fileno())
+    vm_records = out / "vm-records.jsonl"
+    if vm_records.exists():
+        with open(records_path, "a", encoding="utf-8") as dst:
+            for line in vm_records.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    dst.write(line.rstrip("\n") + "\n")
+            dst.flush()
+            os.fsync(dst.fileno())
+    return child_outcome(code, "vm/zcvm.py")
+
+
 def run_one_suite(args, suite, run_dir, records_path, progress):
     name = suite.get("name") or "?"
     repetitions = args.repetitions or suite.get("repetitions")
@@ -1175,7 +1201,9 @@ def run_one_suite(args, suite, run_dir, records_path, progress):
         if suite.get("trials"):
             command = [str(executable(args.build_dir, "zcbench-bench")), "--suite",
                        suite.get("path") or name,
-                       "--records", str(records_path), "--lab-mode", args.lab_mode]
+                       "--records", str(records_path)]
+            if args.lab_mode:
+                command += ["--lab-mode", args.lab_mode]
             if args.repetitions:
                 command += ["--repetitions", str(args.repetitions)]
             command += [f"--benchmark_out={run_dir / f'gbench-{name}.json'}",
@@ -1307,8 +1335,12 @@ def add_run_options(parser, default_suite=DEFAULT_SUITE):
     parser.add_argument("--suite", action="append", metavar="NAME",
                         help=f"suite to run, repeatable (default: {default_suite}); "
                              "definitions live in suites/definitions/NAME.json")
-    parser.add_argument("--lab-mode", choices=LAB_MODES, default=DEFAULT_LAB_MODE,
-                        help=f"where receive work runs (default: {DEFAULT_LAB_MODE})")
+    parser.add_argument("--lab-mode", choices=LAB_MODES, default=None,
+                        help=f"where receive work runs, for every trial (default: each trial's own, "
+                             f"else {DEFAULT_LAB_MODE}; af_xdp and xdp_drop trials need xdp)")
+    parser.add_argument("--kernel", choices=["debian-6.1"], default=None,
+                        help="also run the conformance suite and pktgen trials inside that kernel "
+                             "under qemu (vm/zcvm.py; records marked emulated)")
     parser.add_argument("--repetitions", type=positive_int, metavar="N",
                         help="repetitions per trial (default: the suite's own)")
     parser.add_argument("--results-dir", type=absolute_path, default=REPO_ROOT / "results",

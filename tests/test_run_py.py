@@ -344,7 +344,7 @@ class ArgumentsTest(TempDirTest):
     def test_defaults(self):
         name, args = run_py.parse_args([])
         self.assertEqual((name, args.suite, args.lab_mode, args.repetitions),
-                         ("run", ["quick"], "rps", None))
+                         ("run", ["quick"], None, None))
         name, args = run_py.parse_args(["test", "--no-install", "--", "-R", "tpacket"])
         self.assertEqual((name, args.no_install, args.passthrough),
                          ("test", True, ["-R", "tpacket"]))
@@ -401,12 +401,13 @@ class EndToEndTest(TempDirTest):
         self.assertEqual(context["transports"][0]["name"], "recvmmsg")
         self.assertEqual(context["options"]["suites"], ["quick"])
         self.assertEqual(context["options"]["repetitions"], 3)
-        self.assertEqual(context["options"]["lab_mode"], "rps")
+        self.assertEqual(context["options"]["lab_mode"], "per trial")
         self.assertGreaterEqual(context["host"]["cpu_count"], 1)
         bench_argv = json.loads(tree.argv_log.read_text().splitlines()[0])
-        self.assertEqual(bench_argv[:6], ["--suite", "quick", "--records",
-                                          str(tree.results / "r1" / "records.jsonl"),
-                                          "--lab-mode", "rps"])
+        self.assertEqual(bench_argv[:4], ["--suite", "quick", "--records",
+                                          str(tree.results / "r1" / "records.jsonl")])
+        # No --lab-mode unless asked: it would override the xdp trials' own mode.
+        self.assertNotIn("--lab-mode", bench_argv)
         self.assertIn(f"--benchmark_out={tree.results / 'r1' / 'gbench-quick.json'}",
                       bench_argv)
         self.assertEqual([p.name for p in (tree.results / "r1").iterdir() if
