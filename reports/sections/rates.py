@@ -1,8 +1,9 @@
 """Received versus offered rate, per sink and payload size."""
 
-from .. import charts
+from .. import charts, fmt
 from ..html import empty, fragment
 from ..stats import by_config
+from .ndr import ceilings
 
 TITLE = "Packet rates"
 METRICS = ["derived.offered_pps", "derived.sent_pps", "derived.received_pps",
@@ -12,7 +13,11 @@ METRICS = ["derived.offered_pps", "derived.sent_pps", "derived.received_pps",
 TEMPLATE = """
 <p class="note">Received packets per second (median, bars: min – max over repetitions) for each
 generator → sink pair at each offered rate. <em>max</em> means the generator sends as fast as it can;
-its real rate is the <em>sent</em> column.</p>
+its real rate is the <em>sent</em> column.
+{% if ceiling_text %}The dashed line is the <strong>lab ceiling</strong>: what the cheapest receiver there is
+(<code>xdp_drop</code>, XDP_DROP in the driver) took in this run — {{ ceiling_text }} — so every sink reads as a
+fraction of what this lab can physically carry.{% else %}Lab ceiling: not measured in this run (no
+<code>xdp_drop</code> trials; run the <code>capture</code> suite).{% endif %}</p>
 <figure>{{ chart }}</figure>
 <table>
  <thead><tr><th>generator → sink</th><th>payload</th><th>offered</th><th class="num">sent</th>
@@ -33,8 +38,10 @@ its real rate is the <em>sent</em> column.</p>
 """
 
 
-def chart(agg):
-    """One panel per payload size; x: offered rates in order, y: received Mpps."""
+def chart(agg, ceiling=None):
+    """One panel per payload size; x: offered rates in order, y: received Mpps;
+    a dashed line at the lab ceiling (xdp_drop) of that size where measured."""
+    ceiling = ceiling or {}
     sizes = sorted(agg["params.payload_bytes"].dropna().unique())
     pairs = sorted(set(agg["pair"]))
     colours = charts.pair_colours(pairs)
@@ -50,6 +57,9 @@ def chart(agg):
         charts.grouped_bars(ax, rates, {p: series[p] for p in pairs if p in series}, colours,
                             scale=1e6)
         ax.set_xticklabels(rates)
+        if int(size) in ceiling:
+            ax.axhline(ceiling[int(size)] / 1e6, linestyle="--", color="black", linewidth=1,
+                       label="lab ceiling (xdp_drop)")
         ax.set_title(f"{int(size)} B payload ({int(size) + 46} B frame)")
         ax.set_xlabel("offered rate")
         ax.set_ylabel("received (Mpps)")
@@ -62,4 +72,6 @@ def render(run):
     if agg.empty:
         return TITLE, empty("No measured trials: nothing to plot.")
     rows = [r for _, r in agg.iterrows()]
-    return TITLE, fragment(TEMPLATE, chart=chart(agg), rows=rows)
+    ceiling = ceilings(run)
+    ceiling_text = ", ".join(f"{fmt.pps(v)} at {size} B" for size, v in sorted(ceiling.items()))
+    return TITLE, fragment(TEMPLATE, chart=chart(agg, ceiling), rows=rows, ceiling_text=ceiling_text)

@@ -67,6 +67,17 @@ class SectionsTest(unittest.TestCase):
         html = rendered("empty")
         self.assertEqual(html.count("not measured in this run"), 5)
 
+    def test_rates_chart_draws_the_lab_ceiling_where_measured(self):
+        from reports.sections import rates
+        with_ceiling = from_doc(trial_doc([trial("recv", received=1000.0, rep=r) for r in range(3)] +
+                                          [trial("xdp_drop", received=800000.0, rep=r) for r in range(3)]))
+        _, html = rates.render(with_ceiling)
+        self.assertIn("lab ceiling", html)
+        self.assertIn("stroke-dasharray", html)  # the dashed ceiling line in the SVG
+        _, html = rates.render(from_doc(trial_doc([trial("recv", rep=r) for r in range(3)])))
+        self.assertIn("Lab ceiling: not measured in this run", html)
+        self.assertNotIn("stroke-dasharray", html)
+
     def test_register_adds_a_section(self):
         saved = list(SECTIONS)
         try:
