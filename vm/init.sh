@@ -13,6 +13,10 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+# Scratch files (splice, sendfile) want O_TMPFILE in /dev/shm and /var/tmp, as on a host.
+mkdir -p /dev/shm /var/tmp
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /var/tmp
 ip link set lo up
 
 . /zcvm/work.conf
