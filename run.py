@@ -148,14 +148,57 @@ class Progress:
 
 # --------------------------------------------------------------------------- install
 
+# The groups of ci/debian-packages.txt, in install order. Which command needs
+# which is install_plan's to say; the list's header comment repeats it for readers.
+PACKAGE_GROUPS = ("core", "test", "peers", "vm")
+PACKAGE_NAME = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+# A Debian version: [epoch:]upstream[-revision], digits first.
+PACKAGE_VERSION = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9.+~:-]*")
+
+
+class Package:
+    """One line of the package list: a Debian package and, optionally, a version floor."""
+
+    def __init__(self, name, floor=None):
+        self.name = name
+        self.floor = floor
+
+    def __repr__(self):
+        return f"{self.name} >= {self.floor}" if self.floor else self.name
+
+    def __eq__(self, other):
+        return isinstance(other, Package) and (self.name, self.floor) == (other.name, other.floor)
+
+
 def parse_package_list(text):
-    """Debian package names, one per line; '#' starts a comment, blank lines are ignored."""
-    packages = []
-    for line in text.splitlines():
-        name = line.split("#", 1)[0].strip()
-        if name and name not in packages:
-            packages.append(name)
-    return packages
+    """{group: [Package]} from the list's text: `[group]` headers, then `name` or
+    `name >= version` lines; '#' starts a comment. ValueError names the bad line."""
+    groups, owner, current = {}, {}, None
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        header = re.fullmatch(r"\[\s*([a-z]+)\s*\]", line)
+        if header:
+            current = header.group(1)
+            if current not in PACKAGE_GROUPS:
+                raise ValueError(f"line {number}: unknown group [{current}] "
+                                 f"(groups: {', '.join(PACKAGE_GROUPS)})")
+            groups.setdefault(current, [])
+            continue
+        if current is None:
+            raise ValueError(f"line {number}: '{line}' comes before any [group] header")
+        match = re.fullmatch(rf"({PACKAGE_NAME.pattern})(?:\s*>=\s*({PACKAGE_VERSION.pattern}))?",
+                             line)
+        if not match:
+            raise ValueError(f"line {number}: '{line}' is not `package` or `package >= version`")
+        name = match.group(1)
+        if name in owner:
+            raise ValueError(f"line {number}: {name} is already in [{owner[name]}]; "
+                             "a package belongs to one group")
+        owner[name] = current
+        groups[current].append(Package(name, match.group(2)))
+    return groups
 
 
 def read_package_list(path=None):
@@ -165,56 +208,135 @@ def read_package_list(path=None):
     except OSError as err:
         raise ZcbenchError(f"cannot read the package list {display_path(path)}: {err.strerror}; "
                            "restore it from git", EXIT_INTERNAL) from err
+    except ValueError as err:
+        raise ZcbenchError(f"{display_path(path)} {err}; fix the list", EXIT_INTERNAL) from err
 
 
-def package_installed(name):
-    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}\n", name],
+def install_plan(command, args):
+    """(required, optional) package groups for a command. Required groups missing under
+    --no-install are an error; optional ones are installed when installing is allowed and
+    otherwise only reported: each peer's probe makes its trials and tests a skip that
+    names its package (drivers/capture_peer.h, peer_installed)."""
+    required = ["core"]
+    if command == "test":
+        required.append("test")
+    if getattr(args, "kernel", None):
+        required.append("vm")
+    optional = ["peers"] if command in ("run", "ci", "test") else []
+    return required, optional
+
+
+def installed_version(name):
+    """The installed version of a package, or None (dpkg's own status, one line per arch)."""
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}\t${Version}\n", name],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    # One status line per installed architecture: "install ok installed".
-    return result.returncode == 0 and any(
-        line.split()[-1:] == ["installed"] for line in result.stdout.splitlines())
+    if result.returncode != 0:
+        return None
+    for line in result.stdout.splitlines():
+        status, _, version = line.partition("\t")
+        if status.split()[-1:] == ["installed"]:
+            return version
+    return None
 
 
-def missing_packages(packages, is_installed=package_installed):
-    return [name for name in packages if not is_installed(name)]
+def version_at_least(version, floor):
+    """Debian's ordering (epochs, ~, revisions) is dpkg's to judge, not ours."""
+    return subprocess.run(["dpkg", "--compare-versions", version, "ge", floor]).returncode == 0
 
 
-def install_command(packages):
-    return ("apt-get install -y --no-install-recommends " + " ".join(packages))
+def unmet_packages(packages, version_of=None, at_least=None):
+    """[(Package, why)] for those missing or older than their floor (dpkg asked by default)."""
+    version_of, at_least = version_of or installed_version, at_least or version_at_least
+    unmet = []
+    for package in packages:
+        version = version_of(package.name)
+        if version is None:
+            unmet.append((package, "missing"))
+        elif package.floor and not at_least(version, package.floor):
+            unmet.append((package, f"{version} installed, zcbench needs >= {package.floor}"))
+    return unmet
 
 
-def ensure_packages(no_install):
-    """Install what ci/debian-packages.txt lists and dpkg does not have. Returns a summary."""
-    packages = read_package_list()
+def describe_unmet(unmet):
+    return "; ".join(f"{package.name} ({why})" for package, why in unmet)
+
+
+def install_command(unmet):
+    return "apt-get install -y --no-install-recommends " + " ".join(p.name for p, _ in unmet)
+
+
+def upgrade_hint(unmet):
+    """Too old is not fixed by apt-get install from the same release: say where from."""
+    if any(why != "missing" for _, why in unmet):
+        return (" (a package older than its floor needs a newer release: Debian 12 bookworm "
+                "or later, or its backports)")
+    return ""
+
+
+def ensure_packages(no_install, required=("core",), optional=()):
+    """Install (or, with no_install, check) the listed groups' packages that dpkg lacks or
+    has too old. A required group that cannot be had is an error; an optional one that
+    cannot is a note in the summary (its trials skip). Returns a one-line summary."""
+    groups = read_package_list()
+    wanted = [p for g in required for p in groups.get(g, [])]
+    extra = [p for g in optional for p in groups.get(g, [])]
     if shutil.which("dpkg-query") is None:
         if no_install:
             return "not a Debian system; packages not checked"
-        raise ZcbenchError("dpkg-query not found: the installer needs Debian or Ubuntu; install "
-                           f"the packages in {display_path(package_list_path())} yourself and "
-                           "pass --no-install", EXIT_ENVIRONMENT)
-    missing = missing_packages(packages)
-    if not missing:
-        return f"all {len(packages)} packages present"
-    names = " ".join(missing)
-    if no_install:
-        raise ZcbenchError(f"missing Debian packages: {names}; install them with "
-                           f"`sudo {install_command(missing)}` or run without --no-install",
+        raise ZcbenchError("dpkg-query not found: the installer needs Debian 12 or later; "
+                           f"install the [{'+'.join(required)}] packages in "
+                           f"{display_path(package_list_path())} yourself and pass --no-install",
                            EXIT_ENVIRONMENT)
-    if os.geteuid() != 0:
-        raise ZcbenchError(f"missing Debian packages: {names}; installing needs root: run "
-                           f"`sudo {install_command(missing)}` or run ./run.py with sudo",
+    unmet, unmet_extra = unmet_packages(wanted), unmet_packages(extra)
+    if unmet and (no_install or os.geteuid() != 0):
+        how = "or run without --no-install" if no_install else \
+            "(installing needs root) or run ./run.py with sudo"
+        raise ZcbenchError(f"Debian packages not usable: {describe_unmet(unmet)}; install them "
+                           f"with `sudo {install_command(unmet)}`{upgrade_hint(unmet)} {how}",
                            EXIT_ENVIRONMENT)
-    print(f"\nzcbench: installing Debian packages: {names}", file=sys.stderr, flush=True)
+    done = []
+    if unmet:
+        apt_install(unmet)
+        done += unmet
+    if unmet_extra and not no_install and os.geteuid() == 0:
+        try:
+            apt_install(unmet_extra)
+            done += unmet_extra
+            unmet_extra = []
+        except ZcbenchError as err:  # optional: the run goes on, the trials say why they skip
+            if err.details:
+                sys.stderr.write(err.details)
+            warn(str(err))
+            unmet_extra = unmet_packages(extra)
+    present = len(wanted) + len(extra) - len(done) - len(unmet_extra)
+    complete = list(required) + (list(optional) if not unmet_extra else [])
+    summary = (f"installed {plural(len(done), 'package')}" if done else
+               f"{plural(present, 'package')} of [{'+'.join(complete)}] present")
+    if unmet_extra:
+        summary += (f"; not installed, so their trials and tests skip: "
+                    f"{describe_unmet(unmet_extra)} (`sudo {install_command(unmet_extra)}`)")
+    return summary
+
+
+def apt_install(unmet):
+    """apt-get update + install; a floor apt's candidate still misses is an error."""
+    print(f"\nzcbench: installing Debian packages: {' '.join(p.name for p, _ in unmet)}",
+          file=sys.stderr, flush=True)
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for command in (["apt-get", "update"],
-                    ["apt-get", "install", "-y", "--no-install-recommends", *missing]):
+                    ["apt-get", "install", "-y", "--no-install-recommends",
+                     *(p.name for p, _ in unmet)]):
         result = subprocess.run(command, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, errors="replace")
         if result.returncode != 0:
             raise ZcbenchError(f"`{' '.join(command)}` failed (exit {result.returncode}); see "
                                "the output above, fix apt and run again", EXIT_ENVIRONMENT,
                                details=result.stdout)
-    return f"installed {len(missing)} packages"
+    # apt installs this release's candidate, which may still be below a floor.
+    still = unmet_packages([p for p, _ in unmet if p.floor])
+    if still:
+        raise ZcbenchError(f"too old after apt-get install: {describe_unmet(still)}"
+                           f"{upgrade_hint(still)}", EXIT_ENVIRONMENT)
 
 
 # --------------------------------------------------------------------------- build
@@ -973,7 +1095,8 @@ def setup(args, progress):
     """Install (or check) packages, then build (or check the build)."""
     with progress.step("installing Debian packages" if not args.no_install
                        else "checking Debian packages (--no-install)"):
-        summary = ensure_packages(args.no_install)
+        required, optional = install_plan(getattr(args, "command", "run"), args)
+        summary = ensure_packages(args.no_install, required, optional)
     print(f"      {summary}", file=sys.stderr)
     if not args.no_build:
         with progress.step(f"building in {display_path(args.build_dir)}"):
@@ -1323,7 +1446,8 @@ def absolute_path(text):
 
 def add_setup_options(parser):
     parser.add_argument("--no-install", action="store_true",
-                        help="do not install missing Debian packages (fail naming them instead)")
+                        help="do not install Debian packages: fail naming the missing ones this "
+                        "command needs (a missing peer only makes its trials skip)")
     parser.add_argument("--no-build", action="store_true",
                         help="use the existing build instead of running CMake")
     parser.add_argument("--build-dir", type=absolute_path, default=REPO_ROOT / "build",
@@ -1559,6 +1683,7 @@ def parse_args(argv):
                            EXIT_USAGE)
     args = make_parser(name).parse_args(argv)
     args.passthrough = passthrough
+    args.command = name
     if name == "run" and not args.suite:
         args.suite = [] if args.ndr else [DEFAULT_SUITE]
     if name in ("run", "ci"):

@@ -204,33 +204,164 @@ class TempDirTest(unittest.TestCase):
         self.addCleanup(self._tmp.cleanup)
 
 
+def pkg(name, floor=None):
+    return run_py.Package(name, floor)
+
+
+HAVE_DPKG = bool(run_py.shutil.which("dpkg")) and bool(run_py.shutil.which("dpkg-query"))
+
+
 class PackageListTest(TempDirTest):
-    def test_comments_blank_lines_and_duplicates(self):
-        text = "# header\n\ncmake\n  g++   # compiler\nlibmnl-dev\n#chromium\ncmake\n"
-        self.assertEqual(run_py.parse_package_list(text), ["cmake", "g++", "libmnl-dev"])
+    def test_groups_floors_and_comments(self):
+        text = ("# header\n\n[core]\ncmake\n  g++   # compiler\nliburing-dev >= 2.3\n"
+                "[peers]\n#chromium\ntcpdump\nlibbpf-dev>=1:0.8\n[vm]\n")
+        self.assertEqual(run_py.parse_package_list(text), {
+            "core": [pkg("cmake"), pkg("g++"), pkg("liburing-dev", "2.3")],
+            "peers": [pkg("tcpdump"), pkg("libbpf-dev", "1:0.8")],
+            "vm": []})
+
+    def test_bad_lists_name_the_line(self):
+        for text, words in (("cmake\n", "line 1: 'cmake' comes before any [group]"),
+                            ("[core]\n[extras]\n", "line 2: unknown group [extras]"),
+                            ("[core]\ncmake\n[test]\ncmake\n", "line 4: cmake is already in [core]"),
+                            ("[core]\nliburing-dev > 2.3\n", "line 2: 'liburing-dev > 2.3' is not"),
+                            ("[core]\nliburing-dev >= latest\n", "line 2"),
+                            ("[core]\nLibfoo\n", "line 2")):
+            with self.subTest(text=text):
+                with self.assertRaises(ValueError) as caught:
+                    run_py.parse_package_list(text)
+                self.assertIn(words, str(caught.exception))
+
+    def test_bad_list_file_is_an_internal_error(self):
+        path = self.tmp / "packages.txt"
+        path.write_text("cmake\n")
+        with self.assertRaises(run_py.ZcbenchError) as caught:
+            run_py.read_package_list(path)
+        self.assertEqual(caught.exception.exit_code, run_py.EXIT_INTERNAL)
+        self.assertIn("before any [group]", str(caught.exception))
 
     def test_repository_list_parses(self):
-        packages = run_py.read_package_list(REPO_ROOT / "ci" / "debian-packages.txt")
-        for name in ("cmake", "libgtest-dev", "python3-pandas", "chromium"):
-            self.assertIn(name, packages)
-        self.assertTrue(all(re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", p) for p in packages))
+        groups = run_py.read_package_list(REPO_ROOT / "ci" / "debian-packages.txt")
+        self.assertEqual(list(groups), list(run_py.PACKAGE_GROUPS))
+        names = {g: [p.name for p in packages] for g, packages in groups.items()}
+        for group, name in (("core", "cmake"), ("core", "libgtest-dev"), ("core", "libpcap-dev"),
+                            ("core", "python3-pandas"), ("test", "chromium"),
+                            ("test", "python3-jsonschema"), ("peers", "tcpdump"),
+                            ("peers", "xdp-tools"), ("vm", "qemu-system-x86")):
+            self.assertIn(name, names[group])
+        floors = {p.name: p.floor for packages in groups.values() for p in packages}
+        # The same floors as CMakeLists.txt; libbpf-dev's Debian version has epoch 1,
+        # so a floor without it would let Ubuntu 22.04's 1:0.5.0 pass.
+        self.assertEqual((floors["liburing-dev"], floors["libbpf-dev"], floors["libxdp-dev"]),
+                         ("2.3", "1:0.8", "1.2"))
+        cmake = (REPO_ROOT / "CMakeLists.txt").read_text()
+        for module, floor in (("liburing", "2.3"), ("libbpf", "0.8"), ("libxdp", "1.2")):
+            self.assertRegex(cmake, rf"zc_require_module\(\w+ {module} {re.escape(floor)} ")
+        # Listed for nothing: the BPF programs are assembled in C++ (harness/xdp_prog.cc)
+        # and vm/zcvm.py writes its initramfs cpio itself.
+        for unused in ("clang", "llvm", "cpio", "make"):
+            self.assertNotIn(unused, floors)
 
-    def test_missing_packages(self):
-        installed = {"cmake"}
-        self.assertEqual(run_py.missing_packages(["cmake", "g++"], installed.__contains__),
-                         ["g++"])
+    def test_install_plan_per_command(self):
+        def plan(command, *argv):
+            _, args = run_py.parse_args([command, *argv] if command != "run" else list(argv))
+            return run_py.install_plan(args.command, args)
+        self.assertEqual(plan("run"), (["core"], ["peers"]))
+        self.assertEqual(plan("ci"), (["core"], ["peers"]))
+        self.assertEqual(plan("test"), (["core", "test"], ["peers"]))
+        self.assertEqual(plan("list"), (["core"], []))
+        self.assertEqual(plan("run", "--kernel", "debian-6.1"), (["core", "vm"], ["peers"]))
 
-    def test_no_install_names_missing_packages(self):
+    def test_unmet_packages_missing_and_too_old(self):
+        versions = {"cmake": "3.25.1-1", "liburing-dev": "2.1-2build1"}
+        newer = {("2.1-2build1", "2.3"): False}
+        unmet = run_py.unmet_packages(
+            [pkg("cmake"), pkg("g++"), pkg("liburing-dev", "2.3")], versions.get,
+            lambda version, floor: newer[(version, floor)])
+        self.assertEqual([(p.name, why) for p, why in unmet],
+                         [("g++", "missing"),
+                          ("liburing-dev", "2.1-2build1 installed, zcbench needs >= 2.3")])
+
+    @unittest.skipUnless(HAVE_DPKG, "dpkg not installed (not a Debian system)")
+    def test_floors_use_dpkg_ordering(self):
+        for version, floor, ok in (("2.3-3", "2.3", True), ("2.1-2build1", "2.3", False),
+                                   ("1:1.1.2-0+deb12u1", "1:0.8", True),
+                                   ("1:0.5.0-1", "1:0.8", False), ("1.3.1-1", "1.2", True),
+                                   ("1.2~rc1-1", "1.2", False)):
+            with self.subTest(version=version, floor=floor):
+                self.assertEqual(run_py.version_at_least(version, floor), ok)
+
+    @unittest.skipUnless(HAVE_DPKG, "dpkg not installed (not a Debian system)")
+    def test_installed_version_from_dpkg(self):
+        self.assertRegex(run_py.installed_version("dpkg") or "", r"^\d")
+        self.assertIsNone(run_py.installed_version("zcbench-no-such-package-xyz"))
+
+    def fake_list(self, text):
         packages = self.tmp / "packages.txt"
-        packages.write_text("zcbench-no-such-package-xyz\n")
-        with unittest.mock.patch.dict(os.environ, {run_py.ENV_PACKAGE_LIST: str(packages)}), \
+        packages.write_text(text)
+        return unittest.mock.patch.dict(os.environ, {run_py.ENV_PACKAGE_LIST: str(packages)})
+
+    def check(self, text, versions, required, optional=()):
+        """ensure_packages(no_install=True) with dpkg's answers faked by `versions`."""
+        with self.fake_list(text), \
                 unittest.mock.patch.object(run_py.shutil, "which", return_value="/x"), \
-                unittest.mock.patch.object(run_py, "package_installed", return_value=False):
-            with self.assertRaises(run_py.ZcbenchError) as caught:
-                run_py.ensure_packages(no_install=True)
+                unittest.mock.patch.object(run_py, "installed_version", versions.get), \
+                unittest.mock.patch.object(run_py, "version_at_least",
+                                           lambda v, f: tuple(map(int, v.split("."))) >=
+                                           tuple(map(int, f.split(".")))):
+            return run_py.ensure_packages(True, required, optional)
+
+    LIST = "[core]\ncmake\nliburing-dev >= 2.3\n[test]\nchromium\n[peers]\ntcpdump\n[vm]\nqemu-system-x86\n"
+
+    def test_no_install_names_missing_required_packages(self):
+        with self.assertRaises(run_py.ZcbenchError) as caught:
+            self.check(self.LIST, {"liburing-dev": "2.3"}, ["core"], ["peers"])
         self.assertEqual(caught.exception.exit_code, run_py.EXIT_ENVIRONMENT)
-        self.assertIn("zcbench-no-such-package-xyz", str(caught.exception))
-        self.assertIn("apt-get install", str(caught.exception))
+        self.assertIn("cmake (missing)", str(caught.exception))
+        self.assertIn("apt-get install -y --no-install-recommends cmake`", str(caught.exception))
+
+    def test_no_install_checks_only_the_needed_groups(self):
+        # Plain run: test and vm are not looked at; a missing peer is a note, not a refusal.
+        summary = self.check(self.LIST, {"cmake": "3.25", "liburing-dev": "2.3"},
+                             ["core"], ["peers"])
+        self.assertIn("2 packages of [core] present", summary)
+        self.assertIn("not installed, so their trials and tests skip: tcpdump (missing)", summary)
+        self.assertIn("apt-get install -y --no-install-recommends tcpdump", summary)
+        self.assertNotIn("chromium", summary)
+        # test needs its group: chromium missing is an error there.
+        with self.assertRaises(run_py.ZcbenchError) as caught:
+            self.check(self.LIST, {"cmake": "3.25", "liburing-dev": "2.3"},
+                       ["core", "test"], ["peers"])
+        self.assertIn("chromium (missing)", str(caught.exception))
+        self.assertNotIn("tcpdump", str(caught.exception))
+
+    def test_no_install_names_a_package_below_its_floor(self):
+        with self.assertRaises(run_py.ZcbenchError) as caught:
+            self.check(self.LIST, {"cmake": "3.25", "liburing-dev": "2.1"}, ["core"])
+        message = str(caught.exception)
+        self.assertIn("liburing-dev (2.1 installed, zcbench needs >= 2.3)", message)
+        self.assertIn("apt-get install -y --no-install-recommends liburing-dev`", message)
+        self.assertIn("Debian 12 bookworm or later", message)
+
+    def test_no_install_end_to_end(self):
+        """run.py's command line against the real dpkg: a missing peer does not stop a run,
+        a missing package of the test group stops `run.py test` before ctest."""
+        if not HAVE_DPKG:
+            self.skipTest("dpkg not installed (not a Debian system)")
+        tree = FakeTree(self.tmp)
+        tree.packages.write_text("[core]\ndpkg\n[test]\nzcbench-no-such-test-package\n"
+                                 "[peers]\nzcbench-no-such-peer\n")
+        result = tree.run("--suite", "smoke", "--run-id", "g1")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("1 package of [core] present; not installed, so their trials and tests "
+                      "skip: zcbench-no-such-peer (missing)", result.stderr)
+        result = subprocess.run([sys.executable, str(RUN_PY), "test", "--no-install",
+                                 "--no-build", "--build-dir", str(tree.build)],
+                                env=tree.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, run_py.EXIT_ENVIRONMENT, result.stderr)
+        self.assertIn("zcbench-no-such-test-package (missing)", result.stderr)
+        self.assertNotIn("ctest --test-dir", result.stdout)
 
 
 class RunIdTest(unittest.TestCase):
