@@ -72,6 +72,13 @@ std::string program_version_line(const std::string& prog, const std::string& arg
   return out;
 }
 
+Usability peer_installed(const std::string& prog, const std::string& arg, const std::string& expect,
+                         const std::string& package) {
+  if (program_version_line(prog, arg).rfind(expect, 0) == 0) return Usability{};
+  return Usability{false, "peer " + prog + " not installed (`" + prog + " " + arg + "` failed): apt-get install " +
+                              package};
+}
+
 void CapturePeerSink::open(const RxContext& ctx) {
   udp_port_ = ctx.udp_port;
   argv_ = command(ctx);

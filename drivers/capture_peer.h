@@ -76,4 +76,11 @@ pid_t spawn_program(const std::vector<std::string>& argv, int stdout_fd, int std
 // First line of `prog arg` output, or empty when it cannot run (probe helper).
 std::string program_version_line(const std::string& prog, const std::string& arg);
 
+// A peer program's probe: usable when the first line of `prog arg` starts with
+// `expect`. Otherwise the reason, which becomes the trial's and the test's skip
+// reason, names the Debian package to install, in one wording for every peer:
+// "peer tcpdump not installed (`tcpdump --version` failed): apt-get install tcpdump".
+Usability peer_installed(const std::string& prog, const std::string& arg, const std::string& expect,
+                         const std::string& package);
+
 }  // namespace zc

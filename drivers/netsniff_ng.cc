@@ -56,11 +56,7 @@ DriverInfo netsniff_ng_driver_info() {
   d.description = "peer: netsniff-ng in the sink namespace on the sink CPU, pcap to a pipe parsed by the harness "
                   "(reader shares the sink CPU)";
   d.options = {{"ring_size", OptionType::size, "0", "--ring-size (0: netsniff-ng's default)", 0, 1ll << 32, {}}};
-  d.probe = [] {
-    if (program_version_line("netsniff-ng", "-v").rfind("netsniff-ng", 0) != 0)
-      return Usability{false, "netsniff-ng not installed (netsniff-ng -v failed; Debian package netsniff-ng)"};
-    return Usability{};
-  };
+  d.probe = [] { return peer_installed("netsniff-ng", "-v", "netsniff-ng", "netsniff-ng"); };
   d.make_rx = [] { return std::make_unique<NetsniffSink>(); };
   return d;
 }

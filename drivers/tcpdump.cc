@@ -50,11 +50,7 @@ DriverInfo tcpdump_driver_info() {
                   "harness (reader shares the sink CPU)";
   d.options = {{"buffer", OptionType::size, "0", "libpcap buffer (-B, KiB granularity; 0: libpcap's 2 MiB default)",
                 0, 1ll << 30, {}}};
-  d.probe = [] {
-    if (program_version_line("tcpdump", "--version").rfind("tcpdump version", 0) != 0)
-      return Usability{false, "tcpdump not installed (tcpdump --version failed; Debian package tcpdump)"};
-    return Usability{};
-  };
+  d.probe = [] { return peer_installed("tcpdump", "--version", "tcpdump version", "tcpdump"); };
   d.make_rx = [] { return std::make_unique<TcpdumpSink>(); };
   return d;
 }

@@ -187,11 +187,7 @@ GeneratorInfo trafgen_generator_info() {
   g.options = {{"qdisc_bypass", OptionType::boolean, "on", "trafgen's default PACKET_QDISC_BYPASS (off: --qdisc-path)",
                 0, 0, {}},
                {"ring_size", OptionType::size, "0", "--ring-size (0: trafgen's default)", 0, 1ll << 32, {}}};
-  g.probe = [] {
-    if (program_version_line("trafgen", "-v").rfind("trafgen", 0) != 0)
-      return Usability{false, "trafgen not installed (trafgen -v failed; Debian package netsniff-ng)"};
-    return Usability{};
-  };
+  g.probe = [] { return peer_installed("trafgen", "-v", "trafgen", "netsniff-ng"); };
   g.make = [] { return std::make_unique<TrafgenGenerator>(); };
   return g;
 }
