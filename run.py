@@ -1355,14 +1355,27 @@ def command_test(args):
     if shutil.which("ctest") is None:
         raise ZcbenchError("ctest not found; install cmake or run without --no-install",
                            EXIT_ENVIRONMENT)
+    junit = ctest_junit_path(args.build_dir)
     command = ["ctest", "--test-dir", str(args.build_dir), "--output-on-failure",
-               "-LE", "^(bench|vm)$", "-j1", *args.passthrough]
+               "-LE", "^(bench|vm)$", "-j1", "--output-junit", str(junit), *args.passthrough]
     try:
         with progress.step(f"testing: {shlex.join(command)}", quiet=False):
-            return run_child(command)
+            code = run_child(command)
     except Interrupted:
         warn("interrupted")
         return EXIT_INTERRUPTED
+    if junit.is_file():
+        warn(f"JUnit XML (written by CTest): {display_path(junit)}")
+    else:
+        warn(f"CTest wrote no JUnit XML at {display_path(junit)} (it needs CTest >= 3.21)")
+    return code
+
+
+def ctest_junit_path(build_dir):
+    """Where `./run.py test` has CTest write its JUnit XML: beside CTest's own
+    results (Testing/Temporary/LastTest.log) in the build folder, absolute because
+    ctest resolves a relative --output-junit against --test-dir."""
+    return (Path(build_dir) / "Testing" / "junit.xml").absolute()
 
 
 def command_list(args):

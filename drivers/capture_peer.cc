@@ -4,7 +4,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,41 +34,23 @@ uint16_t be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 }  // namespace
 
 pid_t spawn_program(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd, int fd3) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid < 0) throw EnvError(errno_text("fork " + argv[0], errno), errno);
-  if (pid == 0) {
-    // Only async-signal-safe calls until exec (the process has threads).
-    // Dies with the thread that forked it, whatever happens to us.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    dup2(devnull, 0);
-    dup2(stdout_fd, 1);
-    dup2(stderr_fd, 2);
-    if (fd3 >= 0) dup2(fd3, 3);
-    execvp(args[0], args.data());  // our other fds are O_CLOEXEC
-    _exit(127);
-  }
-  return pid;
+  ChildSpec spec;
+  spec.argv = argv;
+  spec.stdout_fd = stdout_fd;
+  spec.stderr_fd = stderr_fd;
+  if (fd3 >= 0) spec.fds.push_back({fd3, 3});
+  return ChildProcess::spawn(spec).release();
 }
 
-std::string program_version_line(const std::string& prog, const std::string& arg) {
-  std::string cmd = prog + " " + arg + " 2>&1";
-  FILE* f = popen(cmd.c_str(), "r");
-  if (!f) return "";
-  char line[256] = {0};
-  std::string out;
-  if (fgets(line, sizeof line, f)) out = line;
-  while (fgets(line, sizeof line, f)) {
-  }
-  int st = pclose(f);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) == 127) return "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
+uint64_t peer_packet_bound(const RxContext& ctx) {
+  if (ctx.max_packets > 0) return 2 * ctx.max_packets + 100000;
+  if (ctx.rate_pps > 0 && ctx.seconds > 0) return uint64_t(2 * ctx.rate_pps * (ctx.seconds + 15)) + 100000;
+  return 0;
+}
+
+unsigned peer_time_limit_s(const RxContext& ctx) {
+  // open() waits up to 10 s, the drain up to 2 s, stop() ~1 s linger + 3 s.
+  return ctx.seconds > 0 ? unsigned(ctx.seconds) + 30 : 0;
 }
 
 Usability peer_installed(const std::string& prog, const std::string& arg, const std::string& expect,
@@ -90,8 +71,14 @@ void CapturePeerSink::open(const RxContext& ctx) {
   fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
   msg_fd_ = memfd_create((program() + "-messages").c_str(), MFD_CLOEXEC);
   check_sys(msg_fd_, "memfd_create");
+  ChildSpec spec;
+  spec.argv = argv_;
+  spec.stdout_fd = pcap_on_fd3() ? msg_fd_ : p[1];
+  spec.stderr_fd = msg_fd_;
+  if (pcap_on_fd3()) spec.fds.push_back({p[1], 3});
+  spec.time_limit_s = peer_time_limit_s(ctx);
   try {
-    pid_ = pcap_on_fd3() ? spawn_program(argv_, msg_fd_, msg_fd_, p[1]) : spawn_program(argv_, p[1], msg_fd_, -1);
+    child_ = ChildProcess::spawn(spec);
   } catch (...) {
     ::close(p[1]);
     throw;
@@ -104,11 +91,9 @@ void CapturePeerSink::open(const RxContext& ctx) {
   for (;;) {
     consume(nullptr);
     if (ready(messages())) break;  // the pcap header may sit in its stdio buffer
-    int st = 0;
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      pid_ = -1;
-      throw EnvError(program() + " exited before capturing (status " + std::to_string(st) + "): " + messages());
-    }
+    if (child_.try_reap())
+      throw EnvError(program() + " exited before capturing (exit " + std::to_string(child_.exit_code()) +
+                     "): " + messages());
     if (monotonic_ns() > deadline) {
       stop();
       throw EnvError(program() + " did not start capturing on " + ctx.ifname + " within 10 s: " + messages());
@@ -185,21 +170,35 @@ size_t CapturePeerSink::receive(Accounting& acct, int timeout_ms) {
   acct_ = &acct;
   if (eof_) {
     // The program died mid-trial: a failed trial, with its own words.
-    throw EnvError(program() + " stopped capturing: " + messages());
+    abandon();
+    throw EnvError(program() + " stopped capturing (exit " + std::to_string(child_.exit_code()) +
+                   "): " + messages());
   }
   pollfd p{pcap_fd_, POLLIN, 0};
   if (poll(&p, 1, timeout_ms) <= 0) return 0;
   size_t total = 0;
-  for (int i = 0; i < 4; ++i) {
-    size_t n = consume(&acct);
-    total += n;
-    if (n == 0) break;
+  try {
+    for (int i = 0; i < 4; ++i) {
+      size_t n = consume(&acct);
+      total += n;
+      if (n == 0) break;
+    }
+  } catch (...) {
+    abandon();
+    throw;
   }
   return total;
 }
 
+// The trial ends with an error: the program is killed and reaped here, on
+// the sink thread that forked it, not left to the destructor on another one.
+void CapturePeerSink::abandon() {
+  stopped_ = true;
+  child_.stop(SIGKILL, 0);
+}
+
 void CapturePeerSink::stop() {
-  if (stopped_ || pid_ < 0) return;
+  if (stopped_ || !child_.running()) return;
   stopped_ = true;
   // First let the program hand over what sits in a not yet retired ring
   // block: libpcap's TPACKET_V3 blocks retire after its 1 s timeout, so a
@@ -211,30 +210,22 @@ void CapturePeerSink::stop() {
   }
   // SIGINT: the program flushes its output and prints its statistics. Keep
   // reading so it never blocks on a full pipe; its tail is accounted too.
-  kill(pid_, SIGINT);
+  child_.signal(SIGINT);
   const uint64_t deadline = monotonic_ns() + 3000000000ull;
   uint64_t before = frames_;
-  int st = 0;
   bool reaped = false;
   while (monotonic_ns() < deadline) {
     pollfd p{pcap_fd_, POLLIN, 0};
     poll(&p, 1, 10);
     if (!eof_) consume(acct_);
-    if (waitpid(pid_, &st, WNOHANG) == pid_) {
-      reaped = true;
-      if (eof_) break;
-    }
+    if (!reaped && child_.try_reap()) reaped = true;
     if (reaped && eof_) break;
   }
-  if (!reaped) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &st, 0);
-  }
+  if (!reaped) child_.stop(SIGKILL, 0);
   while (!eof_ && consume(acct_) > 0) {
   }
   tail_frames_ = frames_ - before;
-  exit_status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  pid_ = -1;
+  exit_status_ = child_.exit_code();
   stats_ = parse_stats(messages());
 }
 
@@ -257,10 +248,7 @@ nlohmann::json CapturePeerSink::kernel_stats() {
 }
 
 CapturePeerSink::~CapturePeerSink() {
-  if (pid_ > 0) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
+  child_.stop(SIGKILL, 0);  // normally done already, on the sink thread
   if (pcap_fd_ >= 0) ::close(pcap_fd_);
   if (msg_fd_ >= 0) ::close(msg_fd_);
 }

@@ -1,6 +1,8 @@
 // Capture peers: a real capture program (tcpdump, netsniff-ng) run as a child
 // of the sink thread, so it inherits the sink namespace and the sink CPU
-// (fork copies the calling thread's namespaces and affinity), writing pcap
+// (fork copies the calling thread's namespaces and affinity). The sink thread
+// also stops and reaps it on every path (PDEATHSIG follows the forking
+// thread: harness/child_process.h). It writes pcap
 // into a pipe that the driver reads and parses. Every captured packet thus
 // still goes through the harness's Accounting, and the per-window rates are
 // live counts. Cost: our pipe reader shares the sink CPU with the program, so
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/child_process.h"
 #include "harness/driver.h"
 
 namespace zc {
@@ -50,7 +53,9 @@ class CapturePeerSink : public RxDriver {
   size_t consume(Accounting* acct);
   std::string messages() const;
 
-  pid_t pid_ = -1;
+  void abandon();
+
+  ChildProcess child_;
   int pcap_fd_ = -1;
   int msg_fd_ = -1;  // memfd holding the program's stdout/stderr
   uint16_t udp_port_ = 0;
@@ -67,14 +72,26 @@ class CapturePeerSink : public RxDriver {
   bool stopped_ = false;
 };
 
-// Forks and execs argv (PATH lookup) with stdin /dev/null, the given stdout
-// and stderr, and fd3 as fd 3 when >= 0. The child gets PR_SET_PDEATHSIG
-// SIGKILL (it dies with the calling thread) and inherits that thread's
-// network namespace and CPU affinity. Throws EnvError when fork fails.
+// A packet bound for a capture program (tcpdump -c, netsniff-ng -n) that a
+// normal trial never reaches (twice what the trial can send, plus room for
+// the lab's own frames); 0 when the trial is bounded by time only, unpaced.
+uint64_t peer_packet_bound(const RxContext& ctx);
+// The time limit a capture program gets (harness/child_process.h): the
+// trial's traffic time plus the start, drain and stop allowances; 0: none.
+unsigned peer_time_limit_s(const RxContext& ctx);
+
+// Kept for peers written against it: new code uses ChildProcess::spawn.
+// Forks and execs argv with stdin /dev/null, the given stdout and stderr, and
+// fd3 as fd 3 when >= 0, through ChildProcess (PDEATHSIG SIGKILL from the
+// calling thread, its own process group). The caller reaps it with waitpid
+// on the same thread (or kills it by PID). Throws EnvError when fork or exec
+// fails.
 pid_t spawn_program(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd, int fd3);
 
 // First line of `prog arg` output, or empty when it cannot run (probe helper).
-std::string program_version_line(const std::string& prog, const std::string& arg);
+inline std::string program_version_line(const std::string& prog, const std::string& arg) {
+  return program_first_line(prog, arg);
+}
 
 // A peer program's probe: usable when the first line of `prog arg` starts with
 // `expect`. Otherwise the reason, which becomes the trial's and the test's skip

@@ -27,6 +27,8 @@ class NetsniffSink : public CapturePeerSink {
                                   "-T",          "0xa1b2c3d4"};
     int64_t ring = ctx.options.integer("ring_size");
     if (ring > 0) a.insert(a.end(), {"--ring-size", std::to_string(ring / 1024) + "KiB"});
+    // Its own bound, never reached in a normal trial (capture_peer.h).
+    if (uint64_t n = peer_packet_bound(ctx)) a.insert(a.end(), {"--num", std::to_string(n)});
     return a;
   }
   bool pcap_on_fd3() const override { return true; }

@@ -22,6 +22,8 @@ class TcpdumpSink : public CapturePeerSink {
     std::vector<std::string> a = {"tcpdump", "-i", ctx.ifname, "-n", "-w", "-"};
     int64_t kib = ctx.options.integer("buffer") / 1024;
     if (kib > 0) a.insert(a.end(), {"-B", std::to_string(kib)});
+    // Its own bound, never reached in a normal trial (capture_peer.h).
+    if (uint64_t n = peer_packet_bound(ctx)) a.insert(a.end(), {"-c", std::to_string(n)});
     return a;
   }
   bool pcap_on_fd3() const override { return false; }

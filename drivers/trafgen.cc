@@ -1,7 +1,11 @@
 // `trafgen` generator: netsniff-ng's trafgen sending the flood's frame
 // (our Ethernet/IPv4/UDP addressing, payload with a one-byte counter where the
 // flood header's sequence number ends) out of the lab's generator veth, in
-// the generator namespace (forked from the generator thread). Without a rate
+// the generator namespace (forked from the generator thread, which also
+// reaps it: harness/child_process.h). Its config goes in a memfd handed over
+// as /dev/fd/3, not a file in /tmp: a memfd is no file anywhere, so nothing
+// is left even when zcbench is SIGKILLed between writing and removing it.
+// Bounded by itself: --num from the trial's bound. Without a rate
 // it uses its TX_RING fast path; with one (-b Npps) it falls back to its
 // per-packet send path, as its manual says — recorded as `mode`.
 //
@@ -19,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -27,6 +32,7 @@
 
 #include "drivers/capture_peer.h"
 #include "drivers/drivers.h"
+#include "harness/child_process.h"
 #include "harness/errors.h"
 #include "harness/flood_header.h"
 #include "harness/generator.h"
@@ -79,20 +85,20 @@ class TrafgenGenerator : public Generator {
       << "  fill(0x00, 7), dinc(0, 255, 1),\n"  // low byte of the big-endian sequence number counts
       << "  fill(0x00, " << ctx.payload_bytes - 8 << ")\n}\n";
     config_ = c.str();
-    std::string dir = ctx.artifacts_dir.empty() ? "/tmp" : ctx.artifacts_dir;
-    char path[4096];
-    std::snprintf(path, sizeof path, "%s/trafgen-XXXXXX.cfg", dir.c_str());
-    int fd = mkstemps(path, 4);
-    if (fd < 0) throw EnvError(errno_text("mkstemps " + std::string(path), errno), errno);
-    if (write(fd, config_.data(), config_.size()) != ssize_t(config_.size())) {
-      ::close(fd);
-      throw EnvError(errno_text("write trafgen config " + std::string(path), errno), errno);
+    config_fd_ = memfd_create("trafgen-config", MFD_CLOEXEC);
+    check_sys(config_fd_, "memfd_create for the trafgen config");
+    if (write(config_fd_, config_.data(), config_.size()) != ssize_t(config_.size()))
+      throw EnvError(errno_text("write trafgen config to its memfd", errno), errno);
+    // A replayable copy only where the user asked for artifacts (kept there).
+    if (!ctx.artifacts_dir.empty()) {
+      std::string path = ctx.artifacts_dir + "/trafgen.cfg";
+      std::ofstream(path) << config_;
+      artifact_path_ = path;
     }
-    ::close(fd);
-    config_path_ = path;
-    keep_config_ = !ctx.artifacts_dir.empty();
-    argv_ = {"trafgen", "--dev", port.gen_ifname, "--conf", config_path_, "--cpus", "1",
-             "--num", std::to_string(ctx.count), "--no-sock-mem", "--notouch-irq"};
+    count_ = ctx.count;
+    rate_pps_ = ctx.rate_pps;
+    argv_ = {"trafgen", "--dev", port.gen_ifname, "--conf", "/dev/fd/3", "--cpus", "1",
+             "--no-sock-mem", "--notouch-irq"};
     if (!ctx.options.boolean("qdisc_bypass")) argv_.push_back("--qdisc-path");
     if (ctx.rate_pps > 0) {
       argv_.insert(argv_.end(), {"--rate", std::to_string(uint64_t(std::llround(ctx.rate_pps))) + "pps"});
@@ -109,30 +115,30 @@ class TrafgenGenerator : public Generator {
 
   void run(uint64_t start_ns, uint64_t end_ns, const std::atomic<bool>& stop) override {
     wait_until(start_ns);
-    pid_ = spawn_program(argv_, msg_fd_, msg_fd_, -1);
-    int st = 0;
+    const double seconds = double(end_ns - std::min(end_ns, monotonic_ns())) / 1e9;
+    argv_.insert(argv_.end(), {"--num", std::to_string(packet_bound(count_, rate_pps_, seconds))});
+    ChildSpec spec;
+    spec.argv = argv_;
+    spec.stdout_fd = msg_fd_;
+    spec.stderr_fd = msg_fd_;
+    spec.fds = {{config_fd_, 3}};
+    // trafgen forks its sender, which has no parent-death signal of its own:
+    // as PID 1 of its own PID namespace, trafgen takes it along when it dies
+    // (found by tests/child_cleanup.sh). No time limit then (PID 1 ignores
+    // SIGALRM); the bounds are --num and the parent-death signal.
+    spec.own_pid_namespace = true;
+    child_ = ChildProcess::spawn(spec);
     bool reaped = false;
     while (!reaped && monotonic_ns() < end_ns && !stop.load(std::memory_order_relaxed)) {
-      if (waitpid(pid_, &st, WNOHANG) == pid_) reaped = true;
+      if (child_.try_reap()) reaped = true;
       else usleep(2000);
     }
     if (!reaped) {
       stopped_by_us_ = true;
-      kill(pid_, SIGINT);  // trafgen prints its statistics on SIGINT
-      const uint64_t deadline = monotonic_ns() + 2000000000ull;
-      while (!reaped && monotonic_ns() < deadline) {
-        if (waitpid(pid_, &st, WNOHANG) == pid_) reaped = true;
-        else usleep(5000);
-      }
-      if (!reaped) {
-        kill(pid_, SIGKILL);
-        waitpid(pid_, &st, 0);
-      }
+      child_.stop(SIGINT, 2000);  // trafgen prints its statistics on SIGINT
     }
-    pid_ = -1;
-    exit_status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    exit_status_ = child_.exit_code();
     messages_ = read_all(msg_fd_);
-    if (!keep_config_) unlink(config_path_.c_str());
     std::string flush = line_with(messages_, "Flushing TX_RING failed");
     if (!flush.empty())
       throw EnvError(version_ + ": \"" + flush +
@@ -146,6 +152,7 @@ class TrafgenGenerator : public Generator {
             {"version", version_},
             {"command", join_argv()},
             {"config", config_},
+            {"config_file", artifact_path_.empty() ? nlohmann::json(nullptr) : nlohmann::json(artifact_path_)},
             {"mode", mode_},
             {"exit_status", exit_status_},
             {"stopped_by_harness", stopped_by_us_},
@@ -155,11 +162,9 @@ class TrafgenGenerator : public Generator {
   }
 
   ~TrafgenGenerator() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
+    child_.stop(SIGKILL, 0);  // normally reaped in run(), on the generator thread
     if (msg_fd_ >= 0) ::close(msg_fd_);
+    if (config_fd_ >= 0) ::close(config_fd_);
   }
 
  private:
@@ -170,11 +175,22 @@ class TrafgenGenerator : public Generator {
     return s;
   }
 
+  // --num: the trial's count when it has one; otherwise 1.5 x what the rate
+  // sends in the time left, or 100 Mpps (above any veth) for that long when
+  // unpaced. Never 0, which is trafgen's "forever".
+  static uint64_t packet_bound(uint64_t count, double rate_pps, double seconds) {
+    if (count) return count;
+    const double pps = rate_pps > 0 ? 1.5 * rate_pps : 100e6;
+    return uint64_t(pps * (seconds + 1)) + 1000;
+  }
+
   std::vector<std::string> argv_;
-  std::string config_, config_path_, mode_, version_, messages_;
-  bool keep_config_ = false, stopped_by_us_ = false;
-  int msg_fd_ = -1, exit_status_ = -1;
-  pid_t pid_ = -1;
+  std::string config_, artifact_path_, mode_, version_, messages_;
+  bool stopped_by_us_ = false;
+  int msg_fd_ = -1, config_fd_ = -1, exit_status_ = -1;
+  uint64_t count_ = 0;
+  double rate_pps_ = 0;
+  ChildProcess child_;
 };
 
 }  // namespace

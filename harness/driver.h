@@ -52,6 +52,11 @@ struct RxContext {
   int flows = 1;
   DriverOptions options;
   std::vector<RxPort> ports;  // every lab port, ports[0] == the fields above
+  // The trial's bound, from which external programs get bounds of their own
+  // (tcpdump -c, netsniff-ng -n, a time limit: harness/child_process.h).
+  uint64_t max_packets = 0;  // the generator sends at most this many (0: bounded by time)
+  double rate_pps = 0;       // <= 0: unpaced
+  double seconds = 0;        // warmup + window (0: unknown, no time limit)
 };
 
 // Where a TX transport sends from. Flow f uses UDP source port src_port + f

@@ -404,6 +404,9 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
       ctx.flows = spec.flows;
       ctx.options = rx_opts;
       for (const auto& p : lab.ports()) ctx.ports.push_back({p.sink_ifname, p.sink_ifindex, p.sink_ip});
+      ctx.max_packets = spec.count;
+      ctx.rate_pps = spec.rate_pps;
+      ctx.seconds = spec.warmup_s + spec.duration_s;
       rx->open(ctx);
       sink_opened.set_value(true);
       sink_ready.set_value(this_tid());

@@ -18,6 +18,7 @@ import itertools
 import json
 import math
 import os
+import re
 import statistics
 from xml.sax.saxutils import quoteattr, escape as xml_escape
 
@@ -374,36 +375,61 @@ its worst metric's. Different kernel, lab mode or CPU model: not comparable.</p>
 
 # --------------------------------------------------------------------------- JUnit
 
+# Characters XML 1.0 forbids even escaped: C0 controls but tab, newline and
+# carriage return; lone surrogates (a Python str can hold them after
+# surrogateescape decoding of a tool's bytes); U+FFFE and U+FFFF.
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value):
+    """A string that is legal XML 1.0 character data once escaped: forbidden
+    characters (tool output may carry any byte) are dropped."""
+    return _XML_FORBIDDEN.sub("", str(value))
+
+
+# Record status -> JUnit outcome: `fail` is a check that failed (<failure>),
+# `error` a test the harness could not run to a verdict (<error>), `skip`
+# unsupported here (<skipped>).
+_JUNIT_OUTCOME = {"pass": "ok", "skip": "skipped", "fail": "failure", "error": "error"}
+
+
 def junit_xml(doc, result=None):
     """JUnit XML for CI systems: conformance checks, trial records, baseline verdicts."""
     suites = []
 
     def suite(name, cases):
-        failures = sum(1 for c in cases if c[1] == "failure")
-        skipped = sum(1 for c in cases if c[1] == "skipped")
+        counts = {o: sum(1 for c in cases if c[1] == o) for o in ("failure", "error", "skipped")}
         body = []
         for case_name, outcome, message, seconds in cases:
+            message = xml_text(message)
             inner = ""
-            if outcome == "failure":
-                inner = f"<failure message={quoteattr(message)}>{xml_escape(message)}</failure>"
+            if outcome in ("failure", "error"):
+                inner = f"<{outcome} message={quoteattr(message)}>{xml_escape(message)}</{outcome}>"
             elif outcome == "skipped":
                 inner = f"<skipped message={quoteattr(message)}/>"
-            body.append(f'  <testcase classname={quoteattr(name)} name={quoteattr(case_name)} '
-                        f'time="{seconds:.3f}">{inner}</testcase>')
-        suites.append(f'<testsuite name={quoteattr(name)} tests="{len(cases)}" '
-                      f'failures="{failures}" skipped="{skipped}" errors="0">\n'
-                      + "\n".join(body) + "\n</testsuite>")
+            body.append(f'  <testcase classname={quoteattr(xml_text(name))} '
+                        f'name={quoteattr(xml_text(case_name))} time="{seconds:.3f}">{inner}</testcase>')
+        suites.append(f'<testsuite name={quoteattr(xml_text(name))} tests="{len(cases)}" '
+                      f'failures="{counts["failure"]}" skipped="{counts["skipped"]}" '
+                      f'errors="{counts["error"]}">\n' + "\n".join(body) + "\n</testsuite>")
 
     def outcome(status):
-        return {"pass": "ok", "skip": "skipped"}.get(status, "failure")
+        # An unknown status is not a verdict: the harness erred.
+        return _JUNIT_OUTCOME.get(status, "error")
 
     records = [r for r in doc.get("records") or [] if isinstance(r, dict)]
     suite("conformance", [(r.get("name", "?"), outcome(r.get("status")), r.get("reason", ""),
                            ((r.get("raw") or {}).get("duration_ms") or 0) / 1000)
                           for r in records if r.get("kind") == "conformance"])
-    suite("trials", [(r.get("name", "?"), outcome(r.get("status")), r.get("reason", ""),
-                      ((r.get("raw") or {}).get("window_ns") or 0) / 1e9)
-                     for r in records if r.get("kind") in ("trial", "ndr")])
+    trials = [(r.get("name", "?"), outcome(r.get("status")), r.get("reason", ""),
+               ((r.get("raw") or {}).get("window_ns") or 0) / 1e9)
+              for r in records if r.get("kind") in ("trial", "ndr")]
+    # A run that did not complete is an error of the run itself, whatever its
+    # records say (the suite may have stopped before its checks ran).
+    if doc.get("status") not in (None, "complete"):
+        trials.append(("run", "error", f'run status {doc.get("status")}: '
+                       f'{doc.get("reason") or "the run did not complete"}', 0.0))
+    suite("trials", trials)
     if result is not None:
         cases = []
         for r in result["configs"]:

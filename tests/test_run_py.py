@@ -612,8 +612,27 @@ class EndToEndTest(TempDirTest):
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, timeout=60)
         self.assertEqual(result.returncode, 5, result.stderr)
+        junit = tree.build / "Testing" / "junit.xml"
         self.assertIn(f"ctest --test-dir {tree.build} --output-on-failure -LE ^(bench|vm)$ "
-                      "-j1 -R x", result.stdout)
+                      f"-j1 --output-junit {junit} -R x", result.stdout)
+        self.assertIn("CTest wrote no JUnit XML", result.stderr)
+
+    def test_test_command_says_where_ctest_wrote_junit(self):
+        tree = FakeTree(self.tmp)
+        bin_dir = self.tmp / "bin"
+        bin_dir.mkdir()
+        # A ctest that writes the file where --output-junit says, as CTest does.
+        write_executable(bin_dir / "ctest", '#!/bin/sh\nwhile [ "$1" != --output-junit ]; do '
+                         'shift; done\nmkdir -p "$(dirname "$2")"\necho "<testsuite/>" > "$2"\n')
+        env = tree.env(PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+        result = subprocess.run([sys.executable, str(RUN_PY), "test", "--no-install",
+                                 "--no-build", "--build-dir", str(tree.build)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertTrue((tree.build / "Testing" / "junit.xml").is_file())
+        self.assertIn("JUnit XML (written by CTest):", result.stderr)
+        self.assertIn("junit.xml", result.stderr)
 
 
 def model_trial(sink_pps, gen_pps, paced_gen_pps=None, calls=None):
@@ -809,6 +828,64 @@ class NdrAndCiEndToEndTest(TempDirTest):
         self.assertEqual(root[0].get("failures"), "1")
         self.assertTrue((tree.results / "next" / "compare.html").is_file())
         self.assertTrue((tree.results / "next" / "compare.json").is_file())
+
+
+class JunitXmlTest(unittest.TestCase):
+    """The hand-built junit.xml of `./run.py ci` (reports/compare.py junit_xml)."""
+
+    def junit(self, records, status="complete", result=None):
+        import xml.etree.ElementTree as ET
+        text = run_py.compare_module().junit_xml(
+            {"status": status, "records": records}, result)
+        return text, ET.fromstring(text.encode("utf-8"))
+
+    def test_error_failure_and_skip_are_distinct(self):
+        _, root = self.junit([
+            {"kind": "conformance", "name": "a.pass", "status": "pass", "reason": ""},
+            {"kind": "conformance", "name": "a.fail", "status": "fail", "reason": "gap at 7"},
+            {"kind": "conformance", "name": "a.error", "status": "error", "reason": "harness died"},
+            {"kind": "conformance", "name": "a.skip", "status": "skip", "reason": "unsupported: x"},
+            {"kind": "trial", "name": "t.weird", "status": "bogus", "reason": "?"}])
+        conformance, trials = root
+        self.assertEqual((conformance.get("tests"), conformance.get("failures"),
+                          conformance.get("errors"), conformance.get("skipped")),
+                         ("4", "1", "1", "1"))
+        kinds = {c.get("name"): [e.tag for e in c] for c in conformance}
+        self.assertEqual(kinds, {"a.pass": [], "a.fail": ["failure"], "a.error": ["error"],
+                                 "a.skip": ["skipped"]})
+        self.assertEqual(conformance.find("testcase[@name='a.error']/error").get("message"),
+                         "harness died")
+        # A status that is no verdict is the harness's error, never a pass.
+        self.assertEqual([e.tag for e in trials[0]], ["error"])
+
+    def test_incomplete_run_is_an_error(self):
+        _, root = self.junit([], status="failed")
+        trials = root[1]
+        self.assertEqual(trials.get("errors"), "1")
+        self.assertEqual(trials[0].get("name"), "run")
+
+    def test_strips_characters_xml_forbids(self):
+        dirty = "tool said \x00\x01\x07\x1b[31mred\x7f\t\n\r ok \ud800 \ufffe\uffff\U0001f600 end"
+        text, root = self.junit([{"kind": "conformance", "name": "n\x02ame", "status": "fail",
+                                  "reason": dirty}])
+        case = root[0][0]
+        self.assertEqual(case.get("name"), "name")
+        message = case.find("failure").text
+        # (an XML parser reads a literal carriage return as a newline)
+        self.assertEqual(message, "tool said [31mred\x7f\t\n\n ok  \U0001f600 end")
+        self.assertIn("\t\n\r ok", text)
+        # Encodable as UTF-8 (no lone surrogate) and parsed by a strict parser above.
+        text.encode("utf-8")
+        self.assertNotIn("\x1b", text)
+
+    def test_baseline_regression_is_a_failure(self):
+        result = {"configs": [{"config": "c1", "verdict": "regressed", "why": "slower"},
+                              {"config": "c2", "verdict": "not comparable", "why": "new"}],
+                  "conformance": []}
+        _, root = self.junit([], result=result)
+        baseline = root[2]
+        self.assertEqual((baseline.get("failures"), baseline.get("skipped"),
+                          baseline.get("errors")), ("1", "1", "0"))
 
 
 if __name__ == "__main__":

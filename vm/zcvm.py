@@ -358,12 +358,27 @@ def work_conf(work, pktgen_trials, gtest_filter, item_timeout_s):
 # ---------------------------------------------------------------------------
 # qemu
 
-def _die_with_parent():
-    # PR_SET_PDEATHSIG: qemu dies with zcvm, even when zcvm is SIGKILLed.
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+def _die_with_parent(parent):
+    """preexec_fn: PR_SET_PDEATHSIG, so qemu dies with zcvm even when zcvm is
+    SIGKILLed (zcvm has one thread, the one that forks and waits); if zcvm died
+    before prctl took hold, nobody would ever stop qemu: leave at once."""
+    def preexec():
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(127)
+    return preexec
 
 
-def boot(kernel_dir, meta, initrd_path, console_path, channel_path, memory, smp, timeout_s, log):
+def memfd(name, data=b""):
+    """A file with no name anywhere, for qemu as /dev/fd/N: nothing to remove,
+    even when zcvm is SIGKILLed (a temp directory would outlive it)."""
+    fd = os.memfd_create(name)  # close-on-exec; handed to qemu through pass_fds
+    os.write(fd, data)
+    return fd
+
+
+def boot(kernel_dir, meta, initrd_path, console_path, channel_path, memory, smp, timeout_s, log,
+         pass_fds=()):
     qemu = shutil.which("qemu-system-x86_64")
     if not qemu:
         raise env("qemu-system-x86_64 not found; install qemu-system-x86")
@@ -377,7 +392,7 @@ def boot(kernel_dir, meta, initrd_path, console_path, channel_path, memory, smp,
     log("boot: " + " ".join(cmd))
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=_die_with_parent(os.getpid()), pass_fds=pass_fds)
     try:
         out, _ = proc.communicate(timeout=timeout_s)
         timed_out = False
@@ -511,19 +526,22 @@ def run(a, log, t_start):
     item_timeout = max(60, a.timeout - 60)
     initrd = build_initramfs(kernel_dir, meta, binaries,
                              work_conf(a.work, trials if "pktgen" in a.work else [], a.gtest_filter, item_timeout), log)
-    with tempfile.TemporaryDirectory(prefix="zcvm-") as tmp:
-        initrd_path = os.path.join(tmp, "initrd.gz")
-        with open(initrd_path, "wb") as f:
-            f.write(initrd)
-        console, channel = os.path.join(tmp, "console.txt"), os.path.join(tmp, "channel.txt")
+    # qemu's files are memfds, named /dev/fd/N in both processes (see memfd()).
+    fds = [memfd("zcvm-initrd", initrd), memfd("zcvm-console"), memfd("zcvm-channel")]
+    try:
+        initrd_path, console, channel = (f"/dev/fd/{fd}" for fd in fds)
         t_boot = time.monotonic()
-        b = boot(kernel_dir, meta, initrd_path, console, channel, a.memory, a.smp, a.timeout, log)
+        b = boot(kernel_dir, meta, initrd_path, console, channel, a.memory, a.smp, a.timeout, log,
+                 pass_fds=fds)
         log(f"guest ran {b['boot_to_poweroff_s']} s" + (" and was killed at the timeout" if b["timed_out"] else ""))
         log.raw("----- guest serial console -----\n")
         if os.path.exists(console):
             log.raw(read(console).decode(errors="replace").replace("\r", ""))
         log.raw("----- end of guest console -----\n")
         files = decode_channel(channel) if os.path.exists(channel) else {}
+    finally:
+        for fd in fds:
+            os.close(fd)
     art_dir = os.path.join(a.out, "artifacts")
     for name, data in files.items():
         if name.startswith("artifacts/"):
