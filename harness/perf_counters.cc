@@ -3,6 +3,7 @@
 // libpfm4 ships its own copy of the perf_event ABI (struct perf_event_attr,
 // the perf_event_open() stub); <linux/perf_event.h> would clash with it.
 #include <perfmon/pfmlib_perf_event.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,6 +38,12 @@ constexpr KnownEvent kKnownEvents[] = {
     {"minor-faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MIN},
     {"major-faults", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS_MAJ},
 };
+
+// The format of a read() of the leader: nr, time_enabled, time_running, then
+// one value per grouped event in the order they joined. An event opened
+// alone reads the same way with nr = 1.
+constexpr uint64_t kReadFormat =
+    PERF_FORMAT_GROUP | PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
 
 const KnownEvent* find_known(const std::string& name) {
   for (const auto& e : kKnownEvents)
@@ -92,66 +99,143 @@ perf_event_attr encode_event(const std::string& name) {
                        ", or a libpfm4 event name such as perf::task-clock (showevtinfo lists them)");
   }
   attr.size = sizeof attr;
-  attr.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED | PERF_FORMAT_TOTAL_TIME_RUNNING;
-  attr.disabled = 0;  // count from open; readers take deltas
+  attr.read_format = kReadFormat;
+  // Opened disabled, enabled once the group is whole (as perf stat does):
+  // members joining a CPU-wide group that already counts were seen to count
+  // nothing on 6.18. Readers take deltas.
+  attr.disabled = 1;
   attr.inherit = 0;   // this thread only, not threads it creates later
   return attr;
 }
 
+int open_event(perf_event_attr* attr, const PerfTarget& t, int group_fd) {
+  // With a tid and cpu -1 the event follows the thread across CPUs and is
+  // readable from any thread (the sink's counters are read from the main
+  // thread); pid -1 with a cpu counts every task on that CPU.
+  return perf_event_open(attr, t.tid, t.cpu, group_fd, PERF_FLAG_FD_CLOEXEC);
+}
+
 }  // namespace
 
-PerfCounterGroup::PerfCounterGroup(pid_t tid, const std::vector<std::string>& event_names) {
+std::optional<uint64_t> scaled_delta(const PerfCount& a, const PerfCount& b) {
+  const uint64_t value = b.value >= a.value ? b.value - a.value : 0;
+  const uint64_t enabled = b.time_enabled_ns >= a.time_enabled_ns ? b.time_enabled_ns - a.time_enabled_ns : 0;
+  const uint64_t running = b.time_running_ns >= a.time_running_ns ? b.time_running_ns - a.time_running_ns : 0;
+  // Enabled but never running: multiplexed out the whole time.
+  if (running == 0) return enabled == 0 ? std::optional<uint64_t>(value) : std::nullopt;
+  if (running >= enabled) return value;
+  return uint64_t(static_cast<long double>(value) * enabled / running);
+}
+
+PerfCounterGroup::PerfCounterGroup(PerfTarget target, const std::vector<std::string>& event_names)
+    : target_(target) {
   // Encode every name before opening anything, so a bad name leaks no fd.
   std::vector<perf_event_attr> attrs;
   attrs.reserve(event_names.size());
   for (const auto& name : event_names) attrs.push_back(encode_event(name));
 
-  events_.reserve(event_names.size());
+  // CPU-wide events are opened one by one, each its own group: measured on
+  // 6.18, in a CPU-wide group every member read 0 (page-faults and
+  // context-switches under a task-clock leader, task-clock under a
+  // page-faults leader) while the same events alone counted a pinned
+  // thread's hundreds of faults (suites/unit/perf_counters_test.cc,
+  // CpuWideCountsWhatRunsOnThatCpu). Per-thread groups count correctly.
+  const bool one_group = target_.tid != -1;
+  events_.resize(event_names.size());
   for (size_t i = 0; i < event_names.size(); ++i) {
     PerfEventState st;
     st.name = event_names[i];
-    // cpu = -1 with a tid: follows that thread across CPUs, readable from any
-    // thread (the sink's counters are read from the main thread).
-    st.fd = perf_event_open(&attrs[i], tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+    const int leader_fd = one_group && leader_ >= 0 ? events_[size_t(leader_)].fd : -1;
+    st.fd = open_event(&attrs[i], target_, leader_fd);
+    int err = st.fd < 0 ? errno : 0;
+    if (st.fd >= 0 && !one_group) {
+      // Its own group of one (see above).
+    } else if (st.fd >= 0) {
+      st.grouped = true;
+      if (leader_ < 0) leader_ = int(i);
+      members_.push_back(i);
+    } else if (leader_fd >= 0) {
+      // Refused as a member (a group the PMU can never schedule whole is
+      // EINVAL): counting it alone beats not counting it.
+      st.fd = open_event(&attrs[i], target_, -1);
+      if (st.fd < 0) err = errno;
+    }
     if (st.fd >= 0) {
       st.available = true;
     } else {
-      st.reason = errno_text("perf_event_open(" + st.name + ")", errno);
+      st.reason = errno_text("perf_event_open(" + st.name + ")", err);
     }
-    events_.push_back(std::move(st));
+    events_[i] = std::move(st);
   }
+  if (leader_ >= 0) ::ioctl(events_[size_t(leader_)].fd, PERF_EVENT_IOC_ENABLE, PERF_IOC_FLAG_GROUP);
+  for (const auto& e : events_)
+    if (e.available && !e.grouped) ::ioctl(e.fd, PERF_EVENT_IOC_ENABLE, 0);
 }
 
 PerfCounterGroup::~PerfCounterGroup() {
-  for (const auto& e : events_)
-    if (e.fd >= 0) ::close(e.fd);
+  // Members before the leader, as perf closes them.
+  for (auto it = events_.rbegin(); it != events_.rend(); ++it)
+    if (it->fd >= 0) ::close(it->fd);
+}
+
+namespace {
+
+// read() of a leader (or a lone event) in kReadFormat: n values.
+std::vector<uint64_t> read_group_fd(int fd, size_t n, const std::string& name) {
+  std::vector<uint64_t> buf(3 + n);
+  const ssize_t want = ssize_t(buf.size() * sizeof(uint64_t));
+  const ssize_t got = ::read(fd, buf.data(), size_t(want));
+  if (got != want || buf[0] != n) {
+    const int err = got < 0 ? errno : EIO;
+    throw EnvError(errno_text("read perf counter group led by " + name, err), err);
+  }
+  return buf;
+}
+
+}  // namespace
+
+std::vector<PerfCount> PerfCounterGroup::read_counts() const {
+  std::vector<PerfCount> out(events_.size());
+  if (leader_ >= 0) {
+    // The whole group in one read: every value from the same schedule.
+    auto buf = read_group_fd(events_[size_t(leader_)].fd, members_.size(), events_[size_t(leader_)].name);
+    for (size_t k = 0; k < members_.size(); ++k) out[members_[k]] = {buf[3 + k], buf[1], buf[2]};
+  }
+  for (size_t i = 0; i < events_.size(); ++i) {
+    const auto& e = events_[i];
+    if (!e.available || e.grouped) continue;
+    auto buf = read_group_fd(e.fd, 1, e.name);
+    out[i] = {buf[3], buf[1], buf[2]};
+  }
+  return out;
 }
 
 std::vector<uint64_t> PerfCounterGroup::read() const {
   std::vector<uint64_t> out;
-  out.reserve(events_.size());
-  for (const auto& e : events_) {
-    if (!e.available) {
-      out.push_back(0);
+  for (const auto& c : read_counts()) out.push_back(scaled_delta(PerfCount{}, c).value_or(0));
+  return out;
+}
+
+nlohmann::json PerfCounterGroup::delta_json(const std::vector<PerfCount>& a, const std::vector<PerfCount>& b) const {
+  nlohmann::json arr = nlohmann::json::array();
+  for (size_t i = 0; i < events_.size(); ++i) {
+    const auto& e = events_[i];
+    nlohmann::json j{{"name", e.name}, {"available", e.available}, {"reason", e.reason}};
+    const bool have = e.available && i < a.size() && i < b.size();
+    if (!have) {
+      j["value"] = nullptr;
+      arr.push_back(j);
       continue;
     }
-    uint64_t v[3] = {};  // value, time_enabled, time_running (read_format order)
-    ssize_t n = ::read(e.fd, v, sizeof v);
-    if (n != static_cast<ssize_t>(sizeof v)) {
-      int err = n < 0 ? errno : EIO;
-      throw EnvError(errno_text("read perf counter " + e.name, err), err);
-    }
-    // Multiplexed events ran only part of the time: extrapolate. An event
-    // never scheduled has no information; report 0 rather than divide by 0.
-    if (v[2] == 0) {
-      out.push_back(0);
-    } else if (v[2] >= v[1]) {
-      out.push_back(v[0]);
-    } else {
-      out.push_back(static_cast<uint64_t>(static_cast<long double>(v[0]) * v[1] / v[2]));
-    }
+    const auto scaled = scaled_delta(a[i], b[i]);
+    j["value"] = scaled ? nlohmann::json(*scaled) : nlohmann::json(nullptr);
+    j["raw_value"] = b[i].value >= a[i].value ? b[i].value - a[i].value : 0;
+    j["time_enabled_ns"] = b[i].time_enabled_ns - a[i].time_enabled_ns;
+    j["time_running_ns"] = b[i].time_running_ns - a[i].time_running_ns;
+    j["grouped"] = e.grouped;
+    arr.push_back(j);
   }
-  return out;
+  return arr;
 }
 
 const std::vector<std::string>& default_hardware_events() {

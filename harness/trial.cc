@@ -37,7 +37,16 @@ struct Snapshot {
   std::vector<SoftnetCpu> softnet;
   std::map<std::string, uint64_t> snmp;
   LinkCounters gen_link, sink_link;
-  std::vector<uint64_t> perf_sink, perf_gen;
+  std::vector<PerfCount> perf_sink, perf_gen;
+  std::vector<std::vector<PerfCount>> perf_cpus;  // per PerfCpu, in order
+};
+
+// CPU-wide counters on one lab CPU: what ran there besides our threads
+// (NAPI threads, ksoftirqd, the softirq itself).
+struct PerfCpu {
+  int cpu;
+  std::vector<std::string> roles;  // "gen", "sink"
+  std::unique_ptr<PerfCounterGroup> group;
 };
 
 struct Probes {
@@ -46,6 +55,7 @@ struct Probes {
   const Accounting* acct = nullptr;
   const PerfCounterGroup* perf_sink = nullptr;
   const PerfCounterGroup* perf_gen = nullptr;
+  const std::vector<PerfCpu>* perf_cpus = nullptr;
 };
 
 LinkCounters add_links(LinkCounters a, const LinkCounters& b) {
@@ -67,8 +77,10 @@ Snapshot take_snapshot(const Probes& p) {
     s.sink_link = add_links(s.sink_link, p.lab->sink_link_counters(i));
   }
   s.sent = p.gen ? p.gen->sent() : s.gen_link.tx_packets;
-  if (p.perf_sink) s.perf_sink = p.perf_sink->read();
-  if (p.perf_gen) s.perf_gen = p.perf_gen->read();
+  if (p.perf_sink) s.perf_sink = p.perf_sink->read_counts();
+  if (p.perf_gen) s.perf_gen = p.perf_gen->read_counts();
+  if (p.perf_cpus)
+    for (const auto& c : *p.perf_cpus) s.perf_cpus.push_back(c.group->read_counts());
   return s;
 }
 
@@ -110,15 +122,12 @@ json vec_delta(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   return arr;
 }
 
-json perf_delta(const PerfCounterGroup* g, const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
+json perf_cpus_delta(const std::vector<PerfCpu>& cpus, const Snapshot& a, const Snapshot& b) {
   json arr = json::array();
-  if (!g) return arr;
-  for (size_t i = 0; i < g->events().size(); ++i) {
-    const auto& e = g->events()[i];
-    json j{{"name", e.name}, {"available", e.available}, {"reason", e.reason}};
-    j["value"] = e.available && i < a.size() && i < b.size() ? json(sub(b[i], a[i])) : json(nullptr);
-    arr.push_back(j);
-  }
+  for (size_t i = 0; i < cpus.size(); ++i)
+    arr.push_back({{"cpu", cpus[i].cpu},
+                   {"roles", cpus[i].roles},
+                   {"events", cpus[i].group->delta_json(a.perf_cpus.at(i), b.perf_cpus.at(i))}});
   return arr;
 }
 
@@ -532,7 +541,16 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
   }
   PerfCounterGroup perf_sink(sink_tid, events);
   PerfCounterGroup perf_gen(gen_tid, events);
-  Probes probes{&lab, gen.get(), &acct, &perf_sink, &perf_gen};
+  // Beside the per-thread counts: everything on each lab CPU (one group per
+  // CPU, even when generator and sink share it).
+  auto whole_cpu = [&](int cpu) { return std::make_unique<PerfCounterGroup>(PerfTarget::whole_cpu(cpu), events); };
+  std::vector<PerfCpu> perf_cpus;
+  perf_cpus.push_back({spec.lab.gen_cpu, {"gen"}, whole_cpu(spec.lab.gen_cpu)});
+  if (spec.lab.sink_cpu == spec.lab.gen_cpu)
+    perf_cpus[0].roles.push_back("sink");
+  else
+    perf_cpus.push_back({spec.lab.sink_cpu, {"sink"}, whole_cpu(spec.lab.sink_cpu)});
+  Probes probes{&lab, gen.get(), &acct, &perf_sink, &perf_gen, &perf_cpus};
 
   Snapshot s0 = take_snapshot(probes);
   const uint64_t t0 = monotonic_ns() + 2000000;  // let the snapshot settle
@@ -619,8 +637,9 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
                            {"tx", tx_stats.is_null() ? json::object() : tx_stats},
                            {"flood", gstats}};
   raw["threads"] = {{"sink", sink_thread}, {"gen", gen_thread}};
-  raw["perf"] = {{"sink", perf_delta(&perf_sink, sa.perf_sink, sb.perf_sink)},
-                 {"gen", perf_delta(&perf_gen, sa.perf_gen, sb.perf_gen)}};
+  raw["perf"] = {{"sink", perf_sink.delta_json(sa.perf_sink, sb.perf_sink)},
+                 {"gen", perf_gen.delta_json(sa.perf_gen, sb.perf_gen)},
+                 {"cpus", perf_cpus_delta(perf_cpus, sa, sb)}};
   raw["latency_ns"] = acct.latency_json();
   raw["intervals"] = intervals;
 

@@ -43,6 +43,7 @@ void BpfAsm::mov_imm(Reg dst, int32_t imm) { emit(BPF_ALU64 | BPF_MOV | BPF_K, d
 void BpfAsm::mov_reg(Reg dst, Reg src) { emit(BPF_ALU64 | BPF_MOV | BPF_X, dst, src, 0, 0); }
 void BpfAsm::add_imm(Reg dst, int32_t imm) { emit(BPF_ALU64 | BPF_ADD | BPF_K, dst, 0, 0, imm); }
 void BpfAsm::add_reg(Reg dst, Reg src) { emit(BPF_ALU64 | BPF_ADD | BPF_X, dst, src, 0, 0); }
+void BpfAsm::and_imm(Reg dst, int32_t imm) { emit(BPF_ALU64 | BPF_AND | BPF_K, dst, 0, 0, imm); }
 void BpfAsm::load(uint8_t size, Reg dst, Reg src, int16_t off) { emit(BPF_LDX | size | BPF_MEM, dst, src, off, 0); }
 void BpfAsm::store(uint8_t size, Reg dst, int16_t off, Reg src) { emit(BPF_STX | size | BPF_MEM, dst, src, off, 0); }
 void BpfAsm::store_imm(uint8_t size, Reg dst, int16_t off, int32_t imm) {
@@ -128,7 +129,8 @@ BpfFd load_count_and_drop_program(int counter_map_fd, uint16_t udp_port) {
   using R = BpfAsm;
   BpfAsm a;
   // Packet offsets: Ethernet type 12, IPv4 version/IHL 14, total length 16,
-  // protocol 23, UDP destination port 36; 42 bytes of headers in all.
+  // flags/fragment offset 20, protocol 23, UDP destination port 36; 42 bytes
+  // of headers in all.
   a.load(BPF_W, R::r2, R::r1, int16_t(offsetof(xdp_md, data)));
   a.load(BPF_W, R::r3, R::r1, int16_t(offsetof(xdp_md, data_end)));
   a.mov_reg(R::r4, R::r2);
@@ -140,10 +142,25 @@ BpfFd load_count_and_drop_program(int counter_map_fd, uint16_t udp_port) {
   a.jump_imm(BPF_JNE, R::r5, 0x45, "pass");
   a.load(BPF_B, R::r5, R::r2, 23);
   a.jump_imm(BPF_JNE, R::r5, 17, "pass");
+  // A fragment (MF set or a fragment offset): a later one carries no UDP
+  // header, so offset 36 is payload that may match the port by chance.
+  a.load(BPF_H, R::r5, R::r2, 20);
+  a.and_imm(R::r5, htons(0x3fff));
+  a.jump_imm(BPF_JNE, R::r5, 0, "pass");
   a.load(BPF_H, R::r5, R::r2, 36);
   a.jump_imm(BPF_JNE, R::r5, htons(udp_port), "pass");
   a.load(BPF_H, R::r7, R::r2, 16);
   a.be16(R::r7);
+  // The byte count comes from the header, so the header must be sane: a total
+  // length under 28 made the byte count go backwards, and
+  // one past the frame's end counted bytes never received. The stack drops
+  // both (ip_rcv_core); passing them lets it count them.
+  a.jump_imm(BPF_JLT, R::r7, 28, "pass");
+  a.jump_imm(BPF_JGT, R::r7, 0xffff, "pass");  // never taken: bounds r7 for the verifier
+  a.mov_reg(R::r4, R::r2);
+  a.add_imm(R::r4, 14);
+  a.add_reg(R::r4, R::r7);
+  a.jump_reg(BPF_JGT, R::r4, R::r3, "pass");
   a.add_imm(R::r7, -28);  // UDP payload bytes = IPv4 total length - 20 - 8
   a.store_imm(BPF_W, R::r10, -4, 0);
   a.mov_reg(R::r2, R::r10);

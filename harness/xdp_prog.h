@@ -44,6 +44,7 @@ class BpfAsm {
   void mov_reg(Reg dst, Reg src);
   void add_imm(Reg dst, int32_t imm);
   void add_reg(Reg dst, Reg src);
+  void and_imm(Reg dst, int32_t imm);
   // dst = *(size *)(src + off); size is BPF_B, BPF_H, BPF_W or BPF_DW.
   void load(uint8_t size, Reg dst, Reg src, int16_t off);
   void store(uint8_t size, Reg dst, int16_t off, Reg src);
@@ -83,8 +84,11 @@ BpfFd load_xsk_redirect_program(int xskmap_fd);
 // Generator veth: XDP_PASS, only so that veth enables NAPI on it (what a
 // native XDP_TX/redirect *into* the generator side needs, CONFORMANCE 41).
 BpfFd load_xdp_pass_program();
-// xdp_drop: IPv4/UDP frames to `udp_port` (IHL 5) are counted in a per-CPU
-// array map (key 0: {packets, UDP payload bytes}) and dropped; the rest pass.
+// xdp_drop: IPv4/UDP frames to `udp_port` (IHL 5, not a fragment, total
+// length within the frame and >= 28) are counted in a per-CPU array map
+// (key 0: {packets, UDP payload bytes}) and dropped; the rest pass, so the
+// stack sees (and counts) anything malformed. suites/unit/bpf_prog_test.cc
+// runs each case through BPF_PROG_TEST_RUN.
 BpfFd load_count_and_drop_program(int counter_map_fd, uint16_t udp_port);
 
 // XDP attach in driver (native) mode through netlink, in the calling thread's

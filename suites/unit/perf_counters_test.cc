@@ -1,6 +1,8 @@
 #include "harness/perf_counters.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +27,15 @@ void burn_cpu(int64_t ns) {
   const int64_t start = thread_cpu_ns();
   while (thread_cpu_ns() - start < ns)
     for (int i = 0; i < 10000; ++i) x = x + i;
+}
+
+// Touches `pages` fresh anonymous pages: that many page faults, at least.
+void fault_pages(size_t pages) {
+  const size_t len = pages * size_t(sysconf(_SC_PAGESIZE));
+  void* m = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  for (size_t i = 0; i < pages; ++i) static_cast<volatile char*>(m)[i * size_t(sysconf(_SC_PAGESIZE))] = 1;
+  munmap(m, len);
 }
 
 // Software events need perf_event_open at all; a sandbox (seccomp,
@@ -136,6 +147,159 @@ TEST(perf_counters, UnknownEventThrowsUsageError) {
     EXPECT_NE(m.find("task-clock"), std::string::npos) << m;
     EXPECT_EQ(e.exit_code(), kExitUsage);
   }
+}
+
+
+// ---- groups ----------------------------------------------------------------------
+
+const std::vector<std::string> kSoftware{"task-clock", "context-switches", "cpu-migrations", "page-faults"};
+
+TEST(perf_counters, SoftwareEventsReadAsOneGroup) {
+  PerfCounterGroup g(0, kSoftware);
+  SKIP_IF_UNAVAILABLE(g, 0);
+  for (const auto& e : g.events()) {
+    EXPECT_TRUE(e.available) << e.name << ": " << e.reason;
+    EXPECT_TRUE(e.grouped) << e.name;
+  }
+  auto a = g.read_counts();
+  burn_cpu(20'000'000);
+  fault_pages(256);
+  auto b = g.read_counts();
+  ASSERT_EQ(b.size(), kSoftware.size());
+  // One read, one schedule: every member carries the leader's times.
+  for (size_t i = 1; i < b.size(); ++i) {
+    EXPECT_EQ(b[i].time_enabled_ns, b[0].time_enabled_ns) << kSoftware[i];
+    EXPECT_EQ(b[i].time_running_ns, b[0].time_running_ns) << kSoftware[i];
+  }
+  const uint64_t clock = b[0].value - a[0].value;
+  const uint64_t enabled = b[0].time_enabled_ns - a[0].time_enabled_ns;
+  EXPECT_GE(clock, 10'000'000u);
+  EXPECT_LE(clock, 200'000'000u);
+  // Software events are never multiplexed, and a thread's CPU time fits in
+  // the wall time it was counted over.
+  EXPECT_EQ(b[0].time_running_ns - a[0].time_running_ns, enabled);
+  EXPECT_LE(clock, enabled + enabled / 100);  // task-clock's last update may run a little ahead
+  EXPECT_GE(b[3].value - a[3].value, 256u);  // page-faults
+  EXPECT_LE(b[3].value - a[3].value, 10'000u);
+  // Moving CPU takes leaving it: no more migrations than switches (+ the one in flight).
+  EXPECT_LE(b[2].value - a[2].value, b[1].value - a[1].value + 1);
+}
+
+TEST(perf_counters, TaskClockGrowsWithBusyWork) {
+  PerfCounterGroup g(0, kSoftware);
+  SKIP_IF_UNAVAILABLE(g, 0);
+  auto a = g.read_counts();
+  burn_cpu(5'000'000);
+  auto b = g.read_counts();
+  burn_cpu(40'000'000);
+  auto c = g.read_counts();
+  const uint64_t short_run = b[0].value - a[0].value, long_run = c[0].value - b[0].value;
+  EXPECT_GT(long_run, short_run);
+  EXPECT_GE(long_run, 30'000'000u);
+}
+
+TEST(perf_counters, DeltaJsonCarriesScalingAndGrouping) {
+  PerfCounterGroup g(0, {"task-clock", "cycles", "page-faults"});
+  SKIP_IF_UNAVAILABLE(g, 0);
+  auto a = g.read_counts();
+  burn_cpu(5'000'000);
+  auto b = g.read_counts();
+  auto j = g.delta_json(a, b);
+  ASSERT_EQ(j.size(), 3u);
+  EXPECT_EQ(j[0]["name"], "task-clock");
+  EXPECT_TRUE(j[0]["grouped"].get<bool>());
+  EXPECT_GE(j[0]["value"].get<uint64_t>(), 2'500'000u);
+  EXPECT_EQ(j[0]["raw_value"], j[0]["value"]);  // software: never multiplexed
+  EXPECT_EQ(j[0]["time_enabled_ns"], j[0]["time_running_ns"]);
+  EXPECT_EQ(j[2]["time_enabled_ns"], j[0]["time_enabled_ns"]);
+  if (g.events()[1].available) {
+    EXPECT_TRUE(j[1]["value"].is_number() || j[1]["value"].is_null());
+  } else {
+    // No PMU: reported as today, and the group goes on without it.
+    EXPECT_TRUE(j[1]["value"].is_null());
+    EXPECT_FALSE(j[1].contains("raw_value"));
+    EXPECT_NE(j[1]["reason"].get<std::string>().find("perf_event_open(cycles)"), std::string::npos);
+  }
+}
+
+TEST(perf_counters, UnavailableFirstEventDoesNotLeadTheGroup) {
+  PerfCounterGroup g(0, {"cycles", "task-clock", "context-switches"});
+  SKIP_IF_UNAVAILABLE(g, 1);
+  EXPECT_TRUE(g.events()[1].grouped);
+  EXPECT_TRUE(g.events()[2].grouped);
+  auto a = g.read_counts();
+  burn_cpu(5'000'000);
+  auto b = g.read_counts();
+  EXPECT_GE(b[1].value - a[1].value, 2'500'000u);
+  if (!g.events()[0].available) {
+    EXPECT_EQ(b[0].value, 0u);
+  }
+}
+
+TEST(perf_counters, ScaledDeltaExtrapolatesMultiplexing) {
+  // Ran half the time it was enabled: the count is doubled, as perf stat does.
+  EXPECT_EQ(scaled_delta({100, 1000, 500}, {300, 3000, 1500}), std::optional<uint64_t>(400));
+  EXPECT_EQ(scaled_delta({100, 1000, 1000}, {300, 3000, 3000}), std::optional<uint64_t>(200));
+  // Enabled but multiplexed out the whole window: no information, not zero.
+  EXPECT_EQ(scaled_delta({100, 1000, 500}, {100, 3000, 500}), std::nullopt);
+  EXPECT_EQ(scaled_delta({}, {}), std::optional<uint64_t>(0));
+}
+
+// ---- CPU-wide ------------------------------------------------------------------
+
+// The busy thread is pinned to a CPU this process may use; CPU-wide counting
+// there must see its work, which the per-thread counters of an idle thread do not.
+TEST(perf_counters, CpuWideCountsWhatRunsOnThatCpu) {
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  int cpu = 0;
+  while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &allowed)) ++cpu;
+  ASSERT_LT(cpu, CPU_SETSIZE);
+
+  PerfCounterGroup whole(PerfTarget::whole_cpu(cpu), {"task-clock", "page-faults", "context-switches"});
+  if (!whole.events()[0].available)
+    GTEST_SKIP() << "CPU-wide counting needs root or perf_event_paranoid <= 0: " << whole.events()[0].reason;
+  EXPECT_EQ(whole.target().tid, -1);
+  EXPECT_EQ(whole.target().cpu, cpu);
+  // Read one by one: in a CPU-wide group 6.18 counted nothing for members.
+  for (const auto& e : whole.events()) EXPECT_FALSE(e.grouped) << e.name;
+
+  std::atomic<pid_t> idle_tid{0};
+  std::atomic<bool> done{false};
+  std::thread idle([&] {
+    idle_tid = static_cast<pid_t>(syscall(SYS_gettid));
+    while (!done) usleep(2000);
+  });
+  while (idle_tid == 0) std::this_thread::yield();
+  PerfCounterGroup idle_counts(idle_tid, {"task-clock", "page-faults", "context-switches"});
+
+  auto wa = whole.read_counts();
+  auto ia = idle_counts.read_counts();
+  std::atomic<uint64_t> busy_clock{0};
+  std::thread busy([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    PerfCounterGroup mine(0, {"task-clock"});
+    auto a = mine.read_counts();
+    burn_cpu(30'000'000);
+    fault_pages(512);
+    busy_clock = mine.read_counts()[0].value - a[0].value;
+  });
+  busy.join();
+  auto wb = whole.read_counts();
+  auto ib = idle_counts.read_counts();
+  done = true;
+  idle.join();
+
+  const uint64_t whole_clock = wb[0].value - wa[0].value, idle_clock = ib[0].value - ia[0].value;
+  const uint64_t whole_faults = wb[1].value - wa[1].value, idle_faults = ib[1].value - ia[1].value;
+  EXPECT_GT(whole_clock, idle_clock);
+  EXPECT_GE(whole_clock, busy_clock.load() * 9 / 10);  // the CPU's count includes the busy thread's
+  EXPECT_GE(whole_faults, 512u);
+  EXPECT_GT(whole_faults, idle_faults);
+  EXPECT_LT(idle_faults, 512u);
 }
 
 }  // namespace
