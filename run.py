@@ -1286,6 +1286,15 @@ def child_outcome(code, what):
     return EXIT_INTERNAL
 
 
+def guest_kernels():
+    """The --kernel names vm/zcvm.py knows (its KERNELS table owns the list)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("zcvm", REPO_ROOT / "vm" / "zcvm.py")
+    zcvm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zcvm)
+    return list(zcvm.KERNELS)
+
+
 def run_in_vm(args, run_dir, records_path, progress):
     """Runs conformance and pktgen trials inside a second kernel under qemu
     (vm/zcvm.py) and appends its records, each marked params.kernel and
@@ -1475,7 +1484,7 @@ def add_run_options(parser, default_suite=DEFAULT_SUITE):
     parser.add_argument("--lab-mode", choices=LAB_MODES, default=None,
                         help=f"where receive work runs, for every trial (default: each trial's own, "
                              f"else {DEFAULT_LAB_MODE}; af_xdp and xdp_drop trials need xdp)")
-    parser.add_argument("--kernel", choices=["debian-6.1"], default=None,
+    parser.add_argument("--kernel", choices=guest_kernels(), default=None,
                         help="also run the conformance suite and pktgen trials inside that kernel "
                              "under qemu (vm/zcvm.py; records marked emulated)")
     parser.add_argument("--repetitions", type=positive_int, metavar="N",

@@ -2,14 +2,16 @@
 """CTest checks of the second-kernel mode (label vm): run vm/zcvm.py, then
 check what came back.
 
-    vm_check.py conformance --build B --out DIR   the whole conformance suite in the guest
+    vm_check.py conformance --build B --out DIR [--kernel debian-6.12]
+                                                  the whole conformance suite in the guest
     vm_check.py pktgen --build B --out DIR        the pktgen checks in the guest (pktgen.*:
                                                   a paced flood arrives whole, stop works)
     vm_check.py trials --build B --out DIR        `zcbench run --generator pktgen` trials
 
 Exit 0 when the checks hold, 1 when one does not, 77 (CTest skip) when zcvm
 reports the environment cannot run it (exit 3: no qemu, kernel package not
-reachable), with its reason.
+reachable), with its reason. --kernel (default debian-6.1) names the guest,
+one of vm/zcvm.py's KERNELS; its records must carry that kernel's release.
 """
 import json
 import os
@@ -25,12 +27,18 @@ def fail(msg):
     return 1
 
 
+# The guest's uname -r starts with the version in the --kernel name
+# ("debian-6.12" -> "6.12."): "6.1." does not match a 6.12 guest.
+RELEASE_PREFIX = {"kernel": "6.1."}
+
+
 def check_common(records, kind):
     problems = []
+    want = RELEASE_PREFIX["kernel"]
     for r in records:
         p = r.get("params", {})
-        if not str(p.get("kernel", "")).startswith("6.1."):
-            problems.append(f"{r.get('name')}: params.kernel {p.get('kernel')!r} is not the guest's 6.1")
+        if not str(p.get("kernel", "")).startswith(want):
+            problems.append(f"{r.get('name')}: params.kernel {p.get('kernel')!r} is not the guest's {want}*")
         if p.get("emulated") is not True:
             problems.append(f"{r.get('name')}: params.emulated is not true")
         if r.get("kind") != kind:
@@ -98,10 +106,16 @@ def main(argv):
         print(__doc__)
         return 2
     what, rest = argv[1], argv[2:]
+    kernel = "debian-6.1"
+    if "--kernel" in rest:
+        i = rest.index("--kernel")
+        kernel = rest[i + 1]
+        del rest[i:i + 2]
+    RELEASE_PREFIX["kernel"] = kernel.split("-", 1)[1] + "."
     out = rest[rest.index("--out") + 1] if "--out" in rest else "vm-out"
     work = {"conformance": ["conformance"], "pktgen": ["conformance", "--gtest-filter", "pktgen.*"],
             "trials": ["pktgen"]}[what]
-    rc = subprocess.run([sys.executable, ZCVM, "--kernel", "debian-6.1", "--work"] + work + rest).returncode
+    rc = subprocess.run([sys.executable, ZCVM, "--kernel", kernel, "--work"] + work + rest).returncode
     if rc == 3:
         print("[  SKIPPED ] the environment cannot run the guest (zcvm exit 3); see " + os.path.join(out, "vm.log"))
         return 77

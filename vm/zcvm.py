@@ -28,6 +28,7 @@ import gzip
 import hashlib
 import io
 import json
+import lzma
 import os
 import re
 import shutil
@@ -43,9 +44,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_ENV, EXIT_INTERNAL, EXIT_INTERRUPTED = 0,
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # --kernel NAME -> Debian meta package and the versioned package prefix it must
-# point at (the meta package follows the distribution's current kernel).
+# point at (the meta package follows the distribution's current kernel). The one
+# list of guest kernels: run.py's --kernel choices and tests/vm_check.py read it.
+# 6.12 is bookworm's second kernel line (bookworm-security carries it); its
+# modules ship xz-compressed, which module_file() unpacks for busybox insmod.
 KERNELS = {
     "debian-6.1": {"meta": "linux-image-amd64", "prefix": "linux-image-6.1."},
+    "debian-6.12": {"meta": "linux-image-6.12-amd64", "prefix": "linux-image-6.12."},
 }
 WORK_ITEMS = ("conformance", "pktgen", "list")
 # Modules the guest loads (with their dependencies): the lab's veth and pktgen.
@@ -182,13 +187,33 @@ def fetch_kernel(name, cache_dir, log):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# Module files as packages ship them: plain, or compressed by the kernel's
+# CONFIG_MODULE_COMPRESS_* (Debian 6.12: .ko.xz). busybox insmod takes only an
+# uncompressed ELF, so the initramfs carries them decompressed.
+MODULE_SUFFIXES = {".ko": None, ".ko.xz": lzma.decompress}
+
+
+def module_name(filename):
+    """(name with '-' as '_', suffix) of a module file name, or None."""
+    for suffix in MODULE_SUFFIXES:
+        if filename.endswith(suffix):
+            return filename[:-len(suffix)].replace("-", "_"), suffix
+    return None
+
+
+def module_data(path):
+    """The uncompressed ELF bytes of a module file."""
+    data = read(path)
+    unpack = MODULE_SUFFIXES[module_name(os.path.basename(path))[1]]
+    return unpack(data) if unpack else data
+
+
 def modinfo_depends(ko_path):
     """The `depends=` field of a module's .modinfo ELF section (modules.dep is
     written by depmod at install time, so the package does not ship it)."""
-    with open(ko_path, "rb") as f:
-        data = f.read()
+    data = module_data(ko_path)
     if data[:4] != b"\x7fELF" or data[4] != 2:
-        raise env(f"{ko_path} is not an ELF64 module (compressed modules are not handled)")
+        raise env(f"{ko_path} is not an ELF64 module")
     shoff, = struct.unpack_from("<Q", data, 0x28)
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
 
@@ -208,14 +233,21 @@ def modinfo_depends(ko_path):
     raise env(f"{ko_path} has no .modinfo section")
 
 
+def initramfs_name(rel):
+    """Where a module lands in the initramfs: its path, uncompressed."""
+    name, suffix = module_name(os.path.basename(rel))
+    return rel[:-len(suffix)] + ".ko"
+
+
 def module_load_order(kernel_dir, release, wanted):
     """Module files (relative to lib/modules/<release>) in load order, dependencies first."""
     base = os.path.join(kernel_dir, "lib", "modules", release)
     index = {}
     for dirpath, _, files in os.walk(os.path.join(base, "kernel")):
         for fn in files:
-            if fn.endswith(".ko"):
-                index[fn[:-3].replace("-", "_")] = os.path.relpath(os.path.join(dirpath, fn), base)
+            parsed = module_name(fn)
+            if parsed:
+                index[parsed[0]] = os.path.relpath(os.path.join(dirpath, fn), base)
     order = []
 
     def visit(mod, chain):
@@ -235,7 +267,7 @@ def module_load_order(kernel_dir, release, wanted):
     bfile = os.path.join(base, "modules.builtin")
     if os.path.isfile(bfile):
         with open(bfile) as f:
-            builtin = {os.path.basename(l.strip())[:-3].replace("-", "_") for l in f if l.strip()}
+            builtin = {module_name(os.path.basename(l.strip()))[0] for l in f if module_name(l.strip())}
     for m in wanted:
         if m.replace("-", "_") not in builtin:
             visit(m, [])
@@ -326,8 +358,9 @@ def build_initramfs(kernel_dir, meta, binaries, work_conf, log):
     release = meta["release"]
     mods = module_load_order(kernel_dir, release, GUEST_MODULES)
     for rel in mods:
-        c.file(f"lib/modules/{release}/{rel}", read(os.path.join(kernel_dir, "lib", "modules", release, rel)))
-    c.file("zcvm/modules.list", "".join(f"/lib/modules/{release}/{m}\n" for m in mods).encode())
+        c.file(f"lib/modules/{release}/{initramfs_name(rel)}",
+               module_data(os.path.join(kernel_dir, "lib", "modules", release, rel)))
+    c.file("zcvm/modules.list", "".join(f"/lib/modules/{release}/{initramfs_name(m)}\n" for m in mods).encode())
     libs = set()
     for name, path in binaries.items():
         c.file(f"zcvm/bin/{name}", stripped(path), 0o755)

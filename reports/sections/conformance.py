@@ -1,4 +1,6 @@
 """Conformance matrix: transport × check, pass/fail/skip with the reason."""
+import re
+
 from .. import fmt
 from ..html import csv_link, empty, fragment
 
@@ -38,9 +40,15 @@ def _kernel(r):
     return kernel + (" (emulated)" if emulated is True or emulated == True else "")  # noqa: E712
 
 
+def _natural(label):
+    """Sort key comparing digit runs as numbers: 6.9 before 6.12 before 6.18."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", label)]
+
+
 def columns(conf):
     """One column per transport; one per transport × kernel when records come from
-    more than one kernel (a second kernel under qemu adds its own records)."""
+    more than one kernel (each guest kernel under qemu adds its own records; any
+    number of them)."""
     kernels = {_kernel(r) for _, r in conf.iterrows()}
     if len(kernels) <= 1:
         return [_text(t) or "?" for t in conf["params.transport"]]
@@ -51,7 +59,7 @@ def matrix(conf):
     """(transports, rows, totals): rows ordered by item number, then check name."""
     conf = conf.copy()
     conf["params.transport"] = columns(conf) if len(conf) else conf["params.transport"]
-    transports = sorted({_text(t) or "?" for t in conf["params.transport"]})
+    transports = sorted({_text(t) or "?" for t in conf["params.transport"]}, key=_natural)
     cells = {}
     for _, r in conf.iterrows():
         check = _text(r["params.check"]) or _text(r["name"]) or "?"

@@ -192,6 +192,23 @@ class KernelsClaimsNotesTest(unittest.TestCase):
         self.assertIn("6.1.0-debian (emulated)", html)
         self.assertIn(f"{extra['params']['transport']} · 6.18", html)
 
+    def test_conformance_matrix_takes_any_number_of_kernels(self):
+        # The host and two guests (vm/zcvm.py's debian-6.1 and debian-6.12), and a
+        # made-up 6.9 that a string sort would put after 6.18.
+        doc = fixture_doc("complete")
+        base = next(r for r in doc["records"] if r["kind"] == "conformance")
+        for kernel in ("6.12.117+deb12-amd64", "6.1.0-debian", "6.9.0"):
+            extra = copy.deepcopy(base)
+            extra["params"].update(kernel=kernel, emulated=True)
+            doc["records"].append(extra)
+        transports, _, totals = conformance.matrix(from_doc(doc).conformance)
+        t = base["params"]["transport"]
+        mine = [c for c in transports if c.startswith(t + " · ")]
+        self.assertEqual(mine, [f"{t} · 6.1.0-debian (emulated)", f"{t} · 6.9.0 (emulated)",
+                                f"{t} · 6.12.117+deb12-amd64 (emulated)", f"{t} · {base['params']['kernel']}"])
+        for c in mine:
+            self.assertTrue(totals[c], c)
+
     def test_emulated_trials_are_never_ranked(self):
         host = [trial(rx="recv", rep=i, received=100.0) for i in range(3)]
         vm = [trial(rx="recvmmsg", rep=i, received=900.0) for i in range(3)]

@@ -26,16 +26,14 @@
 #include "harness/netns.h"
 #include "harness/pacer.h"
 #include "harness/trial.h"
+#include "suites/conformance/flood_rate.h"
 
 namespace zc {
 namespace {
 
 using nlohmann::json;
 
-bool emulated() {
-  const char* e = std::getenv("ZCBENCH_EMULATED");
-  return e && std::string(e) == "1";
-}
+bool emulated() { return emulated_cpu(); }
 
 // Whether a fresh namespace has /proc/net/pktgen/pgctrl: the ground truth the
 // probe must agree with, found here independently of it.
