@@ -15,9 +15,11 @@ DriverInfo af_xdp_rx_driver_info();  // drivers/af_xdp.cc
 DriverInfo xdp_drop_driver_info();  // drivers/xdp_drop.cc
 DriverInfo tcpdump_driver_info();      // drivers/tcpdump.cc (peer)
 DriverInfo netsniff_ng_driver_info();  // drivers/netsniff_ng.cc (peer)
+DriverInfo xdp_bench_driver_info();    // drivers/xdp_tools.cc (peer)
 DriverInfo tpacket_v1_driver_info();  // drivers/tpacket_v1.cc
 DriverInfo tpacket_v2_driver_info();  // drivers/tpacket_v2.cc
 DriverInfo tpacket_v3_driver_info();  // drivers/tpacket_v3.cc
+DriverInfo libpcap_driver_info();     // drivers/libpcap.cc
 
 // TX
 DriverInfo sendto_driver_info();    // drivers/sendto.cc
@@ -34,5 +36,10 @@ DriverInfo tx_ring_driver_info();   // drivers/tx_ring.cc
 // Generators
 GeneratorInfo pktgen_generator_info();   // drivers/pktgen.cc
 GeneratorInfo trafgen_generator_info();  // drivers/trafgen.cc
+GeneratorInfo xdp_trafficgen_generator_info();  // drivers/xdp_tools.cc
+
+// Which xdp:* tracepoints xdp-tools' BPF objects need the running kernel's
+// BTF lacks, as one sentence (drivers/xdp_tools.cc).
+std::string xdp_tools_btf_probe();
 
 }  // namespace zc

@@ -15,12 +15,14 @@ const std::vector<DriverInfo>& all_drivers() {
       tpacket_v1_driver_info(),
       tpacket_v2_driver_info(),
       tpacket_v3_driver_info(),
+      libpcap_driver_info(),
       splice_driver_info(),
       io_uring_recv_driver_info(),
       af_xdp_rx_driver_info(),
       xdp_drop_driver_info(),
       tcpdump_driver_info(),
       netsniff_ng_driver_info(),
+      xdp_bench_driver_info(),
       // TX
       sendto_driver_info(),
       sendmmsg_driver_info(),
@@ -40,6 +42,7 @@ const std::vector<GeneratorInfo>& all_generators() {
   static const std::vector<GeneratorInfo> generators = {
       pktgen_generator_info(),
       trafgen_generator_info(),
+      xdp_trafficgen_generator_info(),
   };
   return generators;
 }
