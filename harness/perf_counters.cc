@@ -146,6 +146,11 @@ PerfCounterGroup::PerfCounterGroup(PerfTarget target, const std::vector<std::str
     PerfEventState st;
     st.name = event_names[i];
     const int leader_fd = one_group && leader_ >= 0 ? events_[size_t(leader_)].fd : -1;
+    // Members are opened enabled: they count only while their leader does, and
+    // the leader starts disabled (perf_event_open(2)'s recipe, as perf stat
+    // does). Members opened disabled and enabled through the leader with
+    // PERF_IOC_FLAG_GROUP read 0 page-faults in 4 of 10 runs here.
+    if (leader_fd >= 0) attrs[i].disabled = 0;
     st.fd = open_event(&attrs[i], target_, leader_fd);
     int err = st.fd < 0 ? errno : 0;
     if (st.fd >= 0 && !one_group) {
