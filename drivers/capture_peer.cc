@@ -104,16 +104,7 @@ void CapturePeerSink::open(const RxContext& ctx) {
 }
 
 std::string CapturePeerSink::messages() const {
-  if (msg_fd_ < 0) return "";
-  std::string out;
-  char b[4096];
-  off_t off = 0;
-  ssize_t n;
-  while ((n = pread(msg_fd_, b, sizeof b, off)) > 0 && out.size() < 65536) {
-    out.append(b, size_t(n));
-    off += n;
-  }
-  return out;
+  return msg_fd_ < 0 ? "" : read_child_messages(msg_fd_, 65536);
 }
 
 size_t CapturePeerSink::consume(Accounting* acct) {

@@ -43,17 +43,6 @@
 namespace zc {
 namespace {
 
-std::string read_all(int fd) {
-  std::string out;
-  char b[4096];
-  off_t off = 0;
-  ssize_t n;
-  while ((n = pread(fd, b, sizeof b, off)) > 0 && out.size() < (1 << 20)) {
-    out.append(b, size_t(n));
-    off += n;
-  }
-  return out;
-}
 
 uint64_t number_before(const std::string& text, const std::string& phrase) {
   std::smatch m;
@@ -138,7 +127,7 @@ class TrafgenGenerator : public Generator {
       child_.stop(SIGINT, 2000);  // trafgen prints its statistics on SIGINT
     }
     exit_status_ = child_.exit_code();
-    messages_ = read_all(msg_fd_);
+    messages_ = read_child_messages(msg_fd_, 1 << 20);
     std::string flush = line_with(messages_, "Flushing TX_RING failed");
     if (!flush.empty())
       throw EnvError(version_ + ": \"" + flush +

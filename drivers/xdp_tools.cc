@@ -65,17 +65,6 @@ std::string btf_probe() {
          "tracepoint xdp:" + missing + ", which the xdp_sample object in xdp-tools 1.3.1 attaches to";
 }
 
-std::string read_memfd(int fd) {
-  std::string out;
-  char b[4096];
-  off_t off = 0;
-  ssize_t n;
-  while ((n = pread(fd, b, sizeof b, off)) > 0 && out.size() < (1 << 20)) {
-    out.append(b, size_t(n));
-    off += n;
-  }
-  return out;
-}
 
 std::string tail(const std::string& s) { return s.size() > 1500 ? s.substr(s.size() - 1500) : s; }
 
@@ -137,7 +126,7 @@ class ToolProcess {
       status_ = 128 + SIGKILL;
     }
   }
-  std::string messages() const { return msg_fd_ >= 0 ? read_memfd(msg_fd_) : ""; }
+  std::string messages() const { return msg_fd_ >= 0 ? read_child_messages(msg_fd_, 1 << 20) : ""; }
   int status() const { return status_; }
   bool stopped_by_us() const { return stopped_by_us_; }
   const std::vector<std::string>& argv() const { return argv_; }

@@ -216,4 +216,16 @@ std::string program_first_line(const std::string& prog, const std::string& arg) 
   return e == std::string::npos ? out : out.substr(0, e);
 }
 
+std::string read_child_messages(int fd, size_t limit) {
+  std::string out;
+  char b[4096];
+  off_t off = 0;
+  ssize_t n;
+  while (out.size() < limit && (n = pread(fd, b, sizeof b, off)) > 0) {
+    out.append(b, size_t(n));
+    off += n;
+  }
+  return out;
+}
+
 }  // namespace zc

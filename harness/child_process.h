@@ -85,4 +85,9 @@ class ChildProcess {
 // cannot run; bounded to 5 s (probe helper).
 std::string program_first_line(const std::string& prog, const std::string& arg);
 
+// What a child wrote into `fd` (a memfd handed to it as stdout/stderr), read
+// from the start with pread so the fd's offset stays the child's; at most
+// `limit` bytes, so a chatty tool cannot bloat a record.
+std::string read_child_messages(int fd, size_t limit);
+
 }  // namespace zc

@@ -31,6 +31,7 @@
 #include "harness/lab.h"
 #include "harness/registry.h"
 #include "harness/trial.h"
+#include "suites/conformance/flood_run.h"
 #include "suites/conformance/flood_rate.h"
 #include "suites/conformance/records.h"
 
@@ -494,26 +495,8 @@ TrialSpec flood_spec(const std::string& tx, const std::string& rx, size_t payloa
   return s;
 }
 
-std::string run_flood(const TrialSpec& spec, json* record) {
-  if (geteuid() != 0) return "needs root: a trial builds its lab in new network namespaces (CAP_SYS_ADMIN)";
-  try {
-    *record = run_trial(spec, nullptr).record;
-  } catch (const EnvError& e) {
-    return std::string("unsupported: ") + e.what();
-  }
-  if (record->value("status", "") == "skip") return record->value("reason", "unsupported: (no reason given)");
-  return "";
-}
 
-#define ZC_RUN_FLOOD(spec, record) \
-  json record;                     \
-  if (const std::string why_ = run_flood(spec, &record); !why_.empty()) GTEST_SKIP() << why_
 
-uint64_t u64(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number_integer() || it->get<int64_t>() < 0) return UINT64_MAX;
-  return it->get<uint64_t>();
-}
 
 void expect_intact(const json& rec, uint64_t count) {
   SCOPED_TRACE(rec.value("name", "trial"));
