@@ -100,9 +100,9 @@ perf_event_attr encode_event(const std::string& name) {
   }
   attr.size = sizeof attr;
   attr.read_format = kReadFormat;
-  // Opened disabled, enabled once the group is whole (as perf stat does):
-  // members joining a CPU-wide group that already counts were seen to count
-  // nothing on 6.18. Readers take deltas.
+  // Opened disabled, enabled once the group is whole (as perf stat does);
+  // a group member is then opened enabled, so it counts whenever its leader
+  // does (see the constructor). Readers take deltas.
   attr.disabled = 1;
   attr.inherit = 0;   // this thread only, not threads it creates later
   return attr;
@@ -134,34 +134,27 @@ PerfCounterGroup::PerfCounterGroup(PerfTarget target, const std::vector<std::str
   attrs.reserve(event_names.size());
   for (const auto& name : event_names) attrs.push_back(encode_event(name));
 
-  // CPU-wide events are opened one by one, each its own group: measured on
-  // 6.18, in a CPU-wide group every member read 0 (page-faults and
-  // context-switches under a task-clock leader, task-clock under a
-  // page-faults leader) while the same events alone counted a pinned
-  // thread's hundreds of faults (suites/unit/perf_counters_test.cc,
-  // CpuWideCountsWhatRunsOnThatCpu). Per-thread groups count correctly.
-  const bool one_group = target_.tid != -1;
   events_.resize(event_names.size());
   for (size_t i = 0; i < event_names.size(); ++i) {
     PerfEventState st;
     st.name = event_names[i];
-    const int leader_fd = one_group && leader_ >= 0 ? events_[size_t(leader_)].fd : -1;
+    const int leader_fd = leader_ >= 0 ? events_[size_t(leader_)].fd : -1;
     // Members are opened enabled: they count only while their leader does, and
     // the leader starts disabled (perf_event_open(2)'s recipe, as perf stat
     // does). Members opened disabled and enabled through the leader with
-    // PERF_IOC_FLAG_GROUP read 0 page-faults in 4 of 10 runs here.
+    // PERF_IOC_FLAG_GROUP read 0 page-faults in 4 of 10 per-thread runs and
+    // 0 for every member of a CPU-wide group (6.18).
     if (leader_fd >= 0) attrs[i].disabled = 0;
     st.fd = open_event(&attrs[i], target_, leader_fd);
     int err = st.fd < 0 ? errno : 0;
-    if (st.fd >= 0 && !one_group) {
-      // Its own group of one (see above).
-    } else if (st.fd >= 0) {
+    if (st.fd >= 0) {
       st.grouped = true;
       if (leader_ < 0) leader_ = int(i);
       members_.push_back(i);
     } else if (leader_fd >= 0) {
       // Refused as a member (a group the PMU can never schedule whole is
       // EINVAL): counting it alone beats not counting it.
+      attrs[i].disabled = 1;  // enabled with the other lone events below
       st.fd = open_event(&attrs[i], target_, -1);
       if (st.fd < 0) err = errno;
     }
