@@ -94,6 +94,11 @@ sleep 0.5  # let the program start its own workers (trafgen forks one)
 # What the tree holds: processes, network namespaces, temporary paths.
 declare -A lab_ns=()
 tmp_paths=()
+# The checkout and its build may themselves lie under /tmp (a CI clone): the
+# binary's path and CTest's own log, held open by zcbench, are not temp files.
+checkout=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+build_dir=$(cd "$(dirname "$ZC")" && pwd -P)
+ours() { [[ "$1" == "$scratch"/* || "$1" == "$checkout"/* || "$1" == "$build_dir"/* ]]; }
 for d in "$zc_pid" $(descendants "$zc_pid"); do
   s=$(starttime "$d"); [[ -n "$s" ]] || continue
   [[ "$d" != "$zc_pid" ]] && tree_start[$d]=$s
@@ -102,10 +107,11 @@ for d in "$zc_pid" $(descendants "$zc_pid"); do
   done
   for f in /proc/"$d"/fd/*; do
     l=$(readlink "$f" 2>/dev/null) || continue
-    [[ "$l" == "$scratch"/* ]] && continue  # our own log of zcbench's output
+    ours "$l" && continue  # our own log of zcbench's output, the checkout
     [[ "$l" =~ ^(/tmp|/var/tmp|/dev/shm)/ ]] && tmp_paths+=("${l% (deleted)}")
   done
   while IFS= read -r -d '' a; do
+    ours "$a" && continue
     [[ "$a" =~ ^(/tmp|/var/tmp|/dev/shm)/ ]] && tmp_paths+=("$a")
   done <"/proc/$d/cmdline"
 done
