@@ -57,6 +57,14 @@ struct RxContext {
   uint64_t max_packets = 0;  // the generator sends at most this many (0: bounded by time)
   double rate_pps = 0;       // <= 0: unpaced
   double seconds = 0;        // warmup + window (0: unknown, no time limit)
+  // This driver instance's place among the trial's sink workers (issue
+  // "Engine v2"): one instance per worker, each on its own thread and CPU.
+  // With workers > 1 a driver joins the group that spreads traffic over the
+  // instances (SO_REUSEPORT, PACKET_FANOUT, one XSK per queue).
+  int worker = 0;
+  int workers = 1;
+  int queue = -1;  // the RX queue this worker owns (af_xdp); -1: all
+  int cpu = -1;    // the CPU its thread is pinned to
 };
 
 // Where a TX transport sends from. Flow f uses UDP source port src_port + f
@@ -77,6 +85,12 @@ struct TxContext {
   int flows = 1;
   DriverOptions options;
   std::vector<TxPort> ports;  // every lab port, ports[0] == the fields above
+  // This instance's place among the generator workers: it sends only the
+  // flows f with f % workers == worker, paced at its share of the rate.
+  int worker = 0;
+  int workers = 1;
+  int queue = -1;  // the TX queue this worker owns (af_xdp); -1: any
+  int cpu = -1;
 };
 
 class RxDriver {

@@ -33,6 +33,7 @@ std::string ipv4_to_string(in_addr a);
 
 struct LabOptions {
   int port_pairs = 1;
+  int queues = 1;    // TX and RX queues per veth (IFLA_NUM_TX_QUEUES / IFLA_NUM_RX_QUEUES)
   int mtu = 1500;
   LabMode mode = LabMode::rps;
   int gen_cpu = 0;   // generator thread (and, in sender-softirq mode, the receive softirq)

@@ -29,6 +29,24 @@ struct TrialSpec {
   std::string traffic = "auto";
   DriverSpec generator{"flood", {}};  // "flood" sends through `tx`; others are external (harness/generator.h)
   std::string artifacts_dir;          // passed to external generators
+  // Workers (issue "Engine v2"): defaults keep one sink and one generator
+  // thread, so every existing trial means what it meant. Empty CPU lists:
+  // lab.sink_cpu / lab.gen_cpu for worker 0, then the next CPUs.
+  int sink_threads = 1;
+  std::vector<int> sink_cpus;
+  int gen_threads = 1;
+  std::vector<int> gen_cpus;
+  // Frame-size mix "64:7,576:4,1518:1" (frame bytes : weight), cycled
+  // deterministically by the flood; empty: every packet is payload_bytes.
+  std::string size_mix;
+  // Named interfaces (`zcbench send` / `zcbench sink`, issue "Leave the lab").
+  std::string iface;          // the one interface the user named; empty: the lab
+  std::string dst;            // send: destination IPv4, checked against 198.18.0.0/15
+  std::string dst_mac;        // send: destination MAC (static, no ARP); empty: resolved/neighbour
+  bool allow_any_destination = false;
+  std::string source = "generator";  // sink: "external" = packets from a generator not ours
+  std::string seq;            // sink: sequence descriptor "offset=N,width=4|8,endian=big|little[,flow=OFF:W]"
+  double silence_s = 0;       // sink: end after this long without packets (0: off)
   double interval_s = 0.1;    // per-interval samples
   std::vector<std::string> perf_events;  // empty: software + hardware defaults
   // Bookkeeping carried into the record.
