@@ -7,7 +7,6 @@ command line, against fake executables, suites and report interpreter in a temp 
 
 import contextlib
 import datetime
-import importlib.util
 import io
 import json
 import os
@@ -26,14 +25,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_PY = REPO_ROOT / "run.py"
 
 
-def load_run_py():
-    spec = importlib.util.spec_from_file_location("zcbench_run_py", RUN_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+sys.path.insert(0, str(REPO_ROOT))
 
-
-run_py = load_run_py()
+from zcrun import cli, common, context, ndr, report, results, setup  # noqa: E402  (after the path)
 
 
 def write_executable(path, text):
@@ -176,9 +170,9 @@ class FakeTree:
 
     def env(self, **extra):
         env = dict(os.environ)
-        env.update({run_py.ENV_SUITES_DIR: str(self.suites),
-                    run_py.ENV_PACKAGE_LIST: str(self.packages),
-                    run_py.ENV_REPORT_PYTHON: str(self.report_python),
+        env.update({common.ENV_SUITES_DIR: str(self.suites),
+                    common.ENV_PACKAGE_LIST: str(self.packages),
+                    common.ENV_REPORT_PYTHON: str(self.report_python),
                     "FAKE_ARGV_LOG": str(self.argv_log),
                     "FAKE_STARTED": str(self.started)})
         env.update(extra)
@@ -205,17 +199,17 @@ class TempDirTest(unittest.TestCase):
 
 
 def pkg(name, floor=None):
-    return run_py.Package(name, floor)
+    return setup.Package(name, floor)
 
 
-HAVE_DPKG = bool(run_py.shutil.which("dpkg")) and bool(run_py.shutil.which("dpkg-query"))
+HAVE_DPKG = bool(setup.shutil.which("dpkg")) and bool(setup.shutil.which("dpkg-query"))
 
 
 class PackageListTest(TempDirTest):
     def test_groups_floors_and_comments(self):
         text = ("# header\n\n[core]\ncmake\n  g++   # compiler\nliburing-dev >= 2.3\n"
                 "[peers]\n#chromium\ntcpdump\nlibbpf-dev>=1:0.8\n[vm]\n")
-        self.assertEqual(run_py.parse_package_list(text), {
+        self.assertEqual(setup.parse_package_list(text), {
             "core": [pkg("cmake"), pkg("g++"), pkg("liburing-dev", "2.3")],
             "peers": [pkg("tcpdump"), pkg("libbpf-dev", "1:0.8")],
             "vm": []})
@@ -229,20 +223,20 @@ class PackageListTest(TempDirTest):
                             ("[core]\nLibfoo\n", "line 2")):
             with self.subTest(text=text):
                 with self.assertRaises(ValueError) as caught:
-                    run_py.parse_package_list(text)
+                    setup.parse_package_list(text)
                 self.assertIn(words, str(caught.exception))
 
     def test_bad_list_file_is_an_internal_error(self):
         path = self.tmp / "packages.txt"
         path.write_text("cmake\n")
-        with self.assertRaises(run_py.ZcbenchError) as caught:
-            run_py.read_package_list(path)
-        self.assertEqual(caught.exception.exit_code, run_py.EXIT_INTERNAL)
+        with self.assertRaises(common.ZcbenchError) as caught:
+            setup.read_package_list(path)
+        self.assertEqual(caught.exception.exit_code, common.EXIT_INTERNAL)
         self.assertIn("before any [group]", str(caught.exception))
 
     def test_repository_list_parses(self):
-        groups = run_py.read_package_list(REPO_ROOT / "ci" / "debian-packages.txt")
-        self.assertEqual(list(groups), list(run_py.PACKAGE_GROUPS))
+        groups = setup.read_package_list(REPO_ROOT / "ci" / "debian-packages.txt")
+        self.assertEqual(list(groups), list(setup.PACKAGE_GROUPS))
         names = {g: [p.name for p in packages] for g, packages in groups.items()}
         for group, name in (("core", "cmake"), ("core", "libgtest-dev"), ("core", "libpcap-dev"),
                             ("core", "python3-pandas"), ("test", "chromium"),
@@ -264,8 +258,8 @@ class PackageListTest(TempDirTest):
 
     def test_install_plan_per_command(self):
         def plan(command, *argv):
-            _, args = run_py.parse_args([command, *argv] if command != "run" else list(argv))
-            return run_py.install_plan(args.command, args)
+            _, args = cli.parse_args([command, *argv] if command != "run" else list(argv))
+            return setup.install_plan(args.command, args)
         self.assertEqual(plan("run"), (["core"], ["peers"]))
         self.assertEqual(plan("ci"), (["core"], ["peers"]))
         self.assertEqual(plan("test"), (["core", "test"], ["peers"]))
@@ -275,7 +269,7 @@ class PackageListTest(TempDirTest):
     def test_unmet_packages_missing_and_too_old(self):
         versions = {"cmake": "3.25.1-1", "liburing-dev": "2.1-2build1"}
         newer = {("2.1-2build1", "2.3"): False}
-        unmet = run_py.unmet_packages(
+        unmet = setup.unmet_packages(
             [pkg("cmake"), pkg("g++"), pkg("liburing-dev", "2.3")], versions.get,
             lambda version, floor: newer[(version, floor)])
         self.assertEqual([(p.name, why) for p, why in unmet],
@@ -289,34 +283,34 @@ class PackageListTest(TempDirTest):
                                    ("1:0.5.0-1", "1:0.8", False), ("1.3.1-1", "1.2", True),
                                    ("1.2~rc1-1", "1.2", False)):
             with self.subTest(version=version, floor=floor):
-                self.assertEqual(run_py.version_at_least(version, floor), ok)
+                self.assertEqual(setup.version_at_least(version, floor), ok)
 
     @unittest.skipUnless(HAVE_DPKG, "dpkg not installed (not a Debian system)")
     def test_installed_version_from_dpkg(self):
-        self.assertRegex(run_py.installed_version("dpkg") or "", r"^\d")
-        self.assertIsNone(run_py.installed_version("zcbench-no-such-package-xyz"))
+        self.assertRegex(setup.installed_version("dpkg") or "", r"^\d")
+        self.assertIsNone(setup.installed_version("zcbench-no-such-package-xyz"))
 
     def fake_list(self, text):
         packages = self.tmp / "packages.txt"
         packages.write_text(text)
-        return unittest.mock.patch.dict(os.environ, {run_py.ENV_PACKAGE_LIST: str(packages)})
+        return unittest.mock.patch.dict(os.environ, {common.ENV_PACKAGE_LIST: str(packages)})
 
     def check(self, text, versions, required, optional=()):
         """ensure_packages(no_install=True) with dpkg's answers faked by `versions`."""
         with self.fake_list(text), \
-                unittest.mock.patch.object(run_py.shutil, "which", return_value="/x"), \
-                unittest.mock.patch.object(run_py, "installed_version", versions.get), \
-                unittest.mock.patch.object(run_py, "version_at_least",
+                unittest.mock.patch.object(setup.shutil, "which", return_value="/x"), \
+                unittest.mock.patch.object(setup, "installed_version", versions.get), \
+                unittest.mock.patch.object(setup, "version_at_least",
                                            lambda v, f: tuple(map(int, v.split("."))) >=
                                            tuple(map(int, f.split(".")))):
-            return run_py.ensure_packages(True, required, optional)
+            return setup.ensure_packages(True, required, optional)
 
     LIST = "[core]\ncmake\nliburing-dev >= 2.3\n[test]\nchromium\n[peers]\ntcpdump\n[vm]\nqemu-system-x86\n"
 
     def test_no_install_names_missing_required_packages(self):
-        with self.assertRaises(run_py.ZcbenchError) as caught:
+        with self.assertRaises(common.ZcbenchError) as caught:
             self.check(self.LIST, {"liburing-dev": "2.3"}, ["core"], ["peers"])
-        self.assertEqual(caught.exception.exit_code, run_py.EXIT_ENVIRONMENT)
+        self.assertEqual(caught.exception.exit_code, common.EXIT_ENVIRONMENT)
         self.assertIn("cmake (missing)", str(caught.exception))
         self.assertIn("apt-get install -y --no-install-recommends cmake`", str(caught.exception))
 
@@ -329,14 +323,14 @@ class PackageListTest(TempDirTest):
         self.assertIn("apt-get install -y --no-install-recommends tcpdump", summary)
         self.assertNotIn("chromium", summary)
         # test needs its group: chromium missing is an error there.
-        with self.assertRaises(run_py.ZcbenchError) as caught:
+        with self.assertRaises(common.ZcbenchError) as caught:
             self.check(self.LIST, {"cmake": "3.25", "liburing-dev": "2.3"},
                        ["core", "test"], ["peers"])
         self.assertIn("chromium (missing)", str(caught.exception))
         self.assertNotIn("tcpdump", str(caught.exception))
 
     def test_no_install_names_a_package_below_its_floor(self):
-        with self.assertRaises(run_py.ZcbenchError) as caught:
+        with self.assertRaises(common.ZcbenchError) as caught:
             self.check(self.LIST, {"cmake": "3.25", "liburing-dev": "2.1"}, ["core"])
         message = str(caught.exception)
         self.assertIn("liburing-dev (2.1 installed, zcbench needs >= 2.3)", message)
@@ -359,7 +353,7 @@ class PackageListTest(TempDirTest):
                                  "--no-build", "--build-dir", str(tree.build)],
                                 env=tree.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, timeout=60)
-        self.assertEqual(result.returncode, run_py.EXIT_ENVIRONMENT, result.stderr)
+        self.assertEqual(result.returncode, common.EXIT_ENVIRONMENT, result.stderr)
         self.assertIn("zcbench-no-such-test-package (missing)", result.stderr)
         self.assertNotIn("ctest --test-dir", result.stdout)
 
@@ -367,38 +361,38 @@ class PackageListTest(TempDirTest):
 class RunIdTest(unittest.TestCase):
     def test_format(self):
         moment = datetime.datetime(2026, 11, 25, 18, 30, 0, tzinfo=datetime.timezone.utc)
-        self.assertEqual(run_py.make_run_id(["quick"], moment), "20261125T183000Z-quick")
-        self.assertEqual(run_py.make_run_id(["capture", "generate"], moment),
+        self.assertEqual(results.make_run_id(["quick"], moment), "20261125T183000Z-quick")
+        self.assertEqual(results.make_run_id(["capture", "generate"], moment),
                          "20261125T183000Z-capture-generate")
 
     def test_now_is_utc_timestamp(self):
-        self.assertRegex(run_py.make_run_id(["quick"]), r"^\d{8}T\d{6}Z-quick$")
+        self.assertRegex(results.make_run_id(["quick"]), r"^\d{8}T\d{6}Z-quick$")
 
     def test_rejected_ids(self):
         for bad in ("latest", "../escape", ".hidden", "a/b", "", "-x"):
-            with self.subTest(bad=bad), self.assertRaises(run_py.ZcbenchError) as caught:
-                run_py.check_run_id(bad)
-            self.assertEqual(caught.exception.exit_code, run_py.EXIT_USAGE)
-        run_py.check_run_id("20261125T183000Z-quick")
+            with self.subTest(bad=bad), self.assertRaises(common.ZcbenchError) as caught:
+                results.check_run_id(bad)
+            self.assertEqual(caught.exception.exit_code, common.EXIT_USAGE)
+        results.check_run_id("20261125T183000Z-quick")
 
     def test_timestamps_end_in_z(self):
         moment = datetime.datetime(2026, 11, 25, 18, 30, 0, tzinfo=datetime.timezone.utc)
-        self.assertEqual(run_py.iso_utc(moment), "2026-11-25T18:30:00Z")
+        self.assertEqual(common.iso_utc(moment), "2026-11-25T18:30:00Z")
 
 
 class AtomicWriteTest(TempDirTest):
     def test_write_and_replace_leave_no_temp_files(self):
         path = self.tmp / "run.json"
-        run_py.atomic_write_json(path, {"a": 1})
-        run_py.atomic_write_json(path, {"a": 2})
+        results.atomic_write_json(path, {"a": 1})
+        results.atomic_write_json(path, {"a": 2})
         self.assertEqual(json.loads(path.read_text()), {"a": 2})
         self.assertEqual(os.listdir(self.tmp), ["run.json"])
 
     def test_failed_write_keeps_old_file(self):
         path = self.tmp / "run.json"
-        run_py.atomic_write_json(path, {"a": 1})
+        results.atomic_write_json(path, {"a": 1})
         with self.assertRaises(TypeError):
-            run_py.atomic_write_json(path, {"a": object()})  # not serializable, mid-write
+            results.atomic_write_json(path, {"a": object()})  # not serializable, mid-write
         self.assertEqual(json.loads(path.read_text()), {"a": 1})
         self.assertEqual(os.listdir(self.tmp), ["run.json"])
 
@@ -406,12 +400,12 @@ class AtomicWriteTest(TempDirTest):
 class LockTest(TempDirTest):
     def test_second_run_is_refused(self):
         tree = FakeTree(self.tmp)
-        with run_py.ResultsLock(tree.results):
+        with results.ResultsLock(tree.results):
             result = tree.run()
-            self.assertEqual(result.returncode, run_py.EXIT_ENVIRONMENT, result.stderr)
+            self.assertEqual(result.returncode, common.EXIT_ENVIRONMENT, result.stderr)
             self.assertIn(f"zcbench: another run (pid {os.getpid()}) is using ", result.stderr)
             self.assertIn("wait for it to finish or pass --results-dir", result.stderr)
-        lock = run_py.ResultsLock(tree.results).acquire()  # free again once released
+        lock = results.ResultsLock(tree.results).acquire()  # free again once released
         lock.release()
 
 
@@ -424,7 +418,7 @@ class RecordsTest(TempDirTest):
                          + '{"kind": "trial", "sui')
         stderr = io.StringIO()
         with contextlib.redirect_stderr(stderr):
-            records = run_py.read_records(jsonl)
+            records = results.read_records(jsonl)
         self.assertEqual([r["name"] for r in records], ["t", "u"])
         self.assertIn("truncated last line 3", stderr.getvalue())
 
@@ -432,7 +426,7 @@ class RecordsTest(TempDirTest):
         finished = started + datetime.timedelta(seconds=161)
         context = {"host": {}, "tool": {"name": "zcbench", "version": "0.1.0"},
                    "pmu": {"available": False}, "transports": [], "options": {}}
-        document = run_py.assemble_run("20261125T183000Z-quick", "interrupted", started,
+        document = results.assemble_run("20261125T183000Z-quick", "interrupted", started,
                                        finished, context, records)
         self.assertEqual(document["schema_version"], 1)
         self.assertEqual(document["status"], "interrupted")
@@ -442,12 +436,12 @@ class RecordsTest(TempDirTest):
         json.dumps(document)
 
     def test_missing_file_is_no_records(self):
-        self.assertEqual(run_py.read_records(self.tmp / "absent.jsonl"), [])
+        self.assertEqual(results.read_records(self.tmp / "absent.jsonl"), [])
 
     def test_version_parsing(self):
-        self.assertEqual(run_py.parse_version("zcbench 0.1.0 (git abc123def456)\n"),
+        self.assertEqual(context.parse_version("zcbench 0.1.0 (git abc123def456)\n"),
                          {"name": "zcbench", "version": "0.1.0", "git_sha": "abc123def456"})
-        self.assertEqual(run_py.parse_version("zcbench 0.1.0")["git_sha"], None)
+        self.assertEqual(context.parse_version("zcbench 0.1.0")["git_sha"], None)
 
 
 class InterpreterProbeTest(TempDirTest):
@@ -458,25 +452,25 @@ class InterpreterProbeTest(TempDirTest):
             [ "$1" = "-c" ] && [ "$2" = "import pandas, matplotlib, jinja2" ]
             """)
         absent = self.tmp / "absent"
-        self.assertEqual(run_py.find_report_python([str(absent), str(bad), str(good)]),
+        self.assertEqual(report.find_report_python([str(absent), str(bad), str(good)]),
                          str(good))
-        self.assertIsNone(run_py.find_report_python([str(absent), str(bad)]))
+        self.assertIsNone(report.find_report_python([str(absent), str(bad)]))
 
     def test_no_interpreter_names_debian_packages(self):
         bad = write_executable(self.tmp / "bad", "#!/bin/sh\nexit 1\n")
-        with unittest.mock.patch.dict(os.environ, {run_py.ENV_REPORT_PYTHON: str(bad)}):
-            with self.assertRaises(run_py.ZcbenchError) as caught:
-                run_py.require_report_python()
-        self.assertEqual(caught.exception.exit_code, run_py.EXIT_ENVIRONMENT)
+        with unittest.mock.patch.dict(os.environ, {common.ENV_REPORT_PYTHON: str(bad)}):
+            with self.assertRaises(common.ZcbenchError) as caught:
+                report.require_report_python()
+        self.assertEqual(caught.exception.exit_code, common.EXIT_ENVIRONMENT)
         self.assertIn("python3-pandas python3-matplotlib python3-jinja2", str(caught.exception))
 
 
 class ArgumentsTest(TempDirTest):
     def test_defaults(self):
-        name, args = run_py.parse_args([])
+        name, args = cli.parse_args([])
         self.assertEqual((name, args.suite, args.lab_mode, args.repetitions),
                          ("run", ["quick"], None, None))
-        name, args = run_py.parse_args(["test", "--no-install", "--", "-R", "tpacket"])
+        name, args = cli.parse_args(["test", "--no-install", "--", "-R", "tpacket"])
         self.assertEqual((name, args.no_install, args.passthrough),
                          ("test", True, ["-R", "tpacket"]))
 
@@ -490,7 +484,7 @@ class ArgumentsTest(TempDirTest):
                 result = subprocess.run([sys.executable, str(RUN_PY), *case], env=tree.env(),
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, timeout=30)
-                self.assertEqual(result.returncode, run_py.EXIT_USAGE, result.stderr)
+                self.assertEqual(result.returncode, common.EXIT_USAGE, result.stderr)
                 lines = result.stderr.strip().splitlines()
                 self.assertEqual(len(lines), 1, result.stderr)
                 self.assertTrue(lines[0].startswith("zcbench: "), result.stderr)
@@ -560,7 +554,7 @@ class EndToEndTest(TempDirTest):
     def test_environment_error_of_child_is_a_failed_run(self):
         tree = FakeTree(self.tmp)
         result = tree.run("--suite", "smoke", env=tree.env(FAKE_BENCH_MODE="environment"))
-        self.assertEqual(result.returncode, run_py.EXIT_ENVIRONMENT, result.stderr)
+        self.assertEqual(result.returncode, common.EXIT_ENVIRONMENT, result.stderr)
         self.assertEqual(tree.run_json()["status"], "failed")
         self.assertTrue(Path(result.stdout.strip().splitlines()[-1]).is_file())
 
@@ -582,7 +576,7 @@ class EndToEndTest(TempDirTest):
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-        self.assertEqual(proc.returncode, run_py.EXIT_INTERRUPTED, stderr)
+        self.assertEqual(proc.returncode, common.EXIT_INTERRUPTED, stderr)
         self.assertIn("truncated last line", stderr)
         document = tree.run_json("cut")
         self.assertEqual(document["status"], "interrupted")
@@ -652,14 +646,14 @@ def model_trial(sink_pps, gen_pps, paced_gen_pps=None, calls=None):
 
 
 def ndr_spec(**overrides):
-    spec = dict(run_py.NDR_DEFAULTS, rx="recv", payload_bytes=272)
+    spec = dict(ndr.NDR_DEFAULTS, rx="recv", payload_bytes=272)
     spec.update(overrides)
     return spec
 
 
 class NdrSearchTest(unittest.TestCase):
     def search(self, spec, run_trial):
-        return run_py.ndr_search(spec, run_trial, "s-1")
+        return ndr.ndr_search(spec, run_trial, "s-1")
 
     def test_finds_the_sink_limit_within_the_resolution_and_confirms(self):
         steps, summary = self.search(ndr_spec(resolution="1%"), model_trial(400_000, 1_000_000))
@@ -715,7 +709,7 @@ class NdrSearchTest(unittest.TestCase):
             now[0] += 10.0  # every look at the clock: 10 s later
             return now[0]
         calls = []
-        run_py.ndr_search(ndr_spec(resolution="1", time_budget_s=25),
+        ndr.ndr_search(ndr_spec(resolution="1", time_budget_s=25),
                           model_trial(400_000, 1_000_000, calls=calls), "s", clock=clock)
         self.assertLessEqual(len([c for c in calls if c != "max"]), 4)
 
@@ -733,24 +727,24 @@ class NdrSearchTest(unittest.TestCase):
                       {"resolution": "fast"}, {"payload_bytes": 5}, {"duration_s": 0},
                       {"max_rate_pps": "lots"}, {"rx": "recv:noequals"}):
             with self.subTest(entry=entry):
-                with self.assertRaises(run_py.ZcbenchError) as ctx:
-                    run_py.ndr_specs(entry, "test")
-                self.assertEqual(ctx.exception.exit_code, run_py.EXIT_USAGE)
+                with self.assertRaises(common.ZcbenchError) as ctx:
+                    ndr.ndr_specs(entry, "test")
+                self.assertEqual(ctx.exception.exit_code, common.EXIT_USAGE)
 
     def test_specs_expand_rx_and_sizes(self):
-        specs = run_py.ndr_specs({"rx": ["recv", "recvmmsg:batch=8"],
+        specs = ndr.ndr_specs({"rx": ["recv", "recvmmsg:batch=8"],
                                   "payload_bytes": [18, 272]}, "t")
         self.assertEqual([(s["rx"], s["payload_bytes"]) for s in specs],
                          [("recv", 18), ("recv", 272), ("recvmmsg:batch=8", 18),
                           ("recvmmsg:batch=8", 272)])
-        command = run_py.trial_command("zcbench", specs[3], 1000, "rps")
+        command = ndr.trial_command("zcbench", specs[3], 1000, "rps")
         self.assertEqual(command[:8], ["zcbench", "run", "--tx", "sendmmsg", "--rx",
                                        "recvmmsg", "--rx-opt", "batch=8"])
         self.assertIn("--json", command)
 
     def test_rfc2544_sizes_and_ndr_alone(self):
-        _, args = run_py.parse_args(["--ndr", "--rfc2544-sizes"])
-        suite = run_py.cli_ndr_suite(args)
+        _, args = cli.parse_args(["--ndr", "--rfc2544-sizes"])
+        suite = ndr.cli_ndr_suite(args)
         self.assertEqual(suite["ndr"][0]["payload_bytes"], [18, 82, 210, 466, 978, 1234, 1472])
         self.assertEqual(args.suite, [])
 
@@ -778,10 +772,10 @@ class CompareTest(TempDirTest):
 
     def test_missing_run_is_a_usage_error(self):
         result = self.compare("baseline.run.json", "nope.run.json")
-        self.assertEqual(result.returncode, run_py.EXIT_USAGE, result.stderr)
+        self.assertEqual(result.returncode, common.EXIT_USAGE, result.stderr)
 
     def test_mann_whitney_exact_and_normal(self):
-        mw = run_py.compare_module().mann_whitney
+        mw = report.compare_module().mann_whitney
         u, p, method = mw([1, 2, 3, 4, 5], [6, 7, 8, 9, 10])
         self.assertEqual((u, method), (0.0, "exact"))
         self.assertAlmostEqual(p, 2 / 252)  # the two extreme splits of C(10, 5)
@@ -835,7 +829,7 @@ class JunitXmlTest(unittest.TestCase):
 
     def junit(self, records, status="complete", result=None):
         import xml.etree.ElementTree as ET
-        text = run_py.compare_module().junit_xml(
+        text = report.compare_module().junit_xml(
             {"status": status, "records": records}, result)
         return text, ET.fromstring(text.encode("utf-8"))
 
