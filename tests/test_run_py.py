@@ -27,7 +27,7 @@ RUN_PY = REPO_ROOT / "run.py"
 
 sys.path.insert(0, str(REPO_ROOT))
 
-from zcrun import cli, common, context, ndr, report, results, setup  # noqa: E402  (after the path)
+from zcrun import children, cli, common, context, ndr, report, results, setup  # noqa: E402  (after the path)
 
 
 def write_executable(path, text):
@@ -105,7 +105,8 @@ with open(records, "a") as out:
     if mode == "hang":
         out.write('{{"kind": "trial", "suite": "')  # killed mid-record
         out.flush()
-        open(os.environ["FAKE_STARTED"], "w").close()
+        with open(os.environ["FAKE_STARTED"], "w") as started:
+            started.write(str(os.getpid()))
         try:
             time.sleep(60)
         except KeyboardInterrupt:
@@ -138,6 +139,15 @@ if [ "$1" = "-c" ]; then exit 0; fi
 grep -q '"schema_version"' "$3" || exit 8
 echo '<html>report</html>' > "$5"
 """
+
+
+def process_alive(pid):
+    """True while pid runs; a zombie (dead, not yet reaped by its new parent) is dead."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 class FakeTree:
@@ -583,6 +593,42 @@ class EndToEndTest(TempDirTest):
         self.assertEqual(len(document["records"]), 1)
         self.assertEqual(stdout.strip().splitlines()[-1],
                          str((tree.results / "cut" / "report.html").resolve()))
+
+    def test_sigkill_of_run_py_stops_its_child(self):
+        # run.py gives its children PR_SET_PDEATHSIG: killed outright (no chance to stop
+        # them), it must not leave zcbench-bench running without it.
+        tree = FakeTree(self.tmp)
+        proc = subprocess.Popen(tree.argv("--suite", "quick", "--run-id", "killed"),
+                                env=tree.env(FAKE_BENCH_MODE="hang"), cwd=tree.root,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        child = None
+        try:
+            deadline = time.monotonic() + 30
+            while not (tree.started.exists() and tree.started.read_text()):
+                self.assertLess(time.monotonic(), deadline, "fake bench never started")
+                time.sleep(0.05)
+            child = int(tree.started.read_text())
+            proc.kill()
+            proc.wait(timeout=10)
+            deadline = time.monotonic() + 10
+            while process_alive(child) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertFalse(process_alive(child), "zcbench-bench outlived a SIGKILLed run.py")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if child is not None and process_alive(child):
+                os.kill(child, signal.SIGKILL)
+
+    def test_parent_death_signal_is_armed(self):
+        # The child reads its own PR_GET_PDEATHSIG (2) back through prctl.
+        probe = ("import ctypes, sys; v = ctypes.c_int(); "
+                 "ctypes.CDLL(None).prctl(2, ctypes.byref(v), 0, 0, 0); print(v.value)")
+        out = subprocess.run([sys.executable, "-c", probe], stdout=subprocess.PIPE, text=True,
+                             preexec_fn=children.parent_death_signal(), check=True).stdout
+        self.assertEqual(int(out), int(signal.SIGTERM))
 
     def test_report_command_rerenders(self):
         tree = FakeTree(self.tmp)
