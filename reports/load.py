@@ -84,11 +84,23 @@ def from_doc(doc):
               and "ndr_search_id" not in (r.get("params") or {})]
     steps = [r for r in records if r.get("kind") == "trial"
              and "ndr_search_id" in (r.get("params") or {})]
+    steps += [step_as_trial(r) for r in records if r.get("kind") == "ndr_step"]
     checks = [r for r in records if r.get("kind") == "conformance"]
     searches = [r for r in records if r.get("kind") == "ndr"]
     return Run(doc=doc, trials=_trials_frame(trials),
                conformance=_frame(checks, CONFORMANCE_COLUMNS),
                ndr=_frame(searches, NDR_COLUMNS), ndr_steps=_trials_frame(steps))
+
+
+def step_as_trial(step):
+    """An ndr_step record (run.py's search step around the harness's trial record, which
+    it carries untouched under "trial") seen as one trial row: the trial's fields with
+    the step's search id, step, role and outcome beside them. A view; nothing is stored."""
+    trial = step.get("trial") if isinstance(step.get("trial"), dict) else {}
+    view = dict(trial, kind="trial", suite=step.get("suite", trial.get("suite")))
+    view["params"] = dict(trial.get("params") or {}, **(step.get("params") or {}))
+    view["derived"] = dict(trial.get("derived") or {}, **(step.get("derived") or {}))
+    return view
 
 
 def _frame(records, columns):

@@ -675,8 +675,21 @@ class EndToEndTest(TempDirTest):
         self.assertIn("junit.xml", result.stderr)
 
 
+class Measurer:
+    """A measurer for ndr_search from a function of the rate; keeps what it returned."""
+
+    def __init__(self, trial):
+        self.trial = trial
+        self.returned = []
+
+    def measure(self, rate, duration):
+        record = self.trial(rate)
+        self.returned.append((record, json.dumps(record, sort_keys=True)))
+        return record
+
+
 def model_trial(sink_pps, gen_pps, paced_gen_pps=None, calls=None):
-    """run_trial for ndr_search: a sink that takes sink_pps, a generator that reaches
+    """A measurer for ndr_search: a sink that takes sink_pps, a generator that reaches
     gen_pps flat out and paced_gen_pps when paced (a pacer that falls behind)."""
     def run_trial(rate):
         if calls is not None:
@@ -688,7 +701,7 @@ def model_trial(sink_pps, gen_pps, paced_gen_pps=None, calls=None):
                 "params": {"rx": "recv", "kernel": "6.18", "lab_mode": "rps"},
                 "derived": {"sent_pps": sent, "received_pps": received,
                             "loss_ratio": (sent - received) / sent if sent else 0.0}}
-    return run_trial
+    return Measurer(run_trial)
 
 
 def ndr_spec(**overrides):
@@ -698,8 +711,8 @@ def ndr_spec(**overrides):
 
 
 class NdrSearchTest(unittest.TestCase):
-    def search(self, spec, run_trial):
-        return ndr.ndr_search(spec, run_trial, "s-1")
+    def search(self, spec, measurer):
+        return ndr.ndr_search(spec, measurer, "s-1")
 
     def test_finds_the_sink_limit_within_the_resolution_and_confirms(self):
         steps, summary = self.search(ndr_spec(resolution="1%"), model_trial(400_000, 1_000_000))
@@ -718,6 +731,18 @@ class NdrSearchTest(unittest.TestCase):
         self.assertEqual(summary["params"]["loss_threshold"], 0.0)
         self.assertEqual(summary["status"], "pass")
         self.assertEqual(len(summary["raw"]["steps"]), len(steps))
+
+    def test_steps_are_their_own_records_and_the_trials_are_untouched(self):
+        measurer = model_trial(400_000, 1_000_000)
+        steps, _ = self.search(ndr_spec(resolution="5%"), measurer)
+        self.assertEqual({s["kind"] for s in steps}, {"ndr_step"})
+        self.assertEqual(len(steps), len(measurer.returned))
+        for step, (trial, as_returned) in zip(steps, measurer.returned):
+            self.assertIs(step["trial"], trial)
+            # Not one field added, changed or removed by the search.
+            self.assertEqual(json.dumps(trial, sort_keys=True), as_returned)
+            self.assertNotIn("ndr_search_id", trial["params"])
+            self.assertEqual(step["status"], trial["status"])
 
     def test_a_slow_generator_is_never_reported_as_a_lossless_sink(self):
         steps, summary = self.search(ndr_spec(), model_trial(400_000, 300_000))
@@ -763,7 +788,7 @@ class NdrSearchTest(unittest.TestCase):
         def run_trial(rate):
             return {"kind": "trial", "status": "skip", "reason": "unsupported: EPERM",
                     "params": {}, "derived": {}}
-        steps, summary = self.search(ndr_spec(), run_trial)
+        steps, summary = self.search(ndr_spec(), Measurer(run_trial))
         self.assertEqual((summary["status"], summary["reason"]), ("skip", "unsupported: EPERM"))
         self.assertIsNone(summary["derived"]["ndr_pps"])
         self.assertEqual(len(steps), 1)
@@ -844,8 +869,11 @@ class NdrAndCiEndToEndTest(TempDirTest):
         self.assertEqual(len(summaries), 1)
         d = summaries[0]["derived"]
         self.assertTrue(200_000 < d["ndr_pps"] <= 250_000, d)
-        steps = [r for r in document["records"] if r["kind"] == "trial"]
+        self.assertEqual([r for r in document["records"] if r["kind"] == "trial"], [])
+        steps = [r for r in document["records"] if r["kind"] == "ndr_step"]
         self.assertEqual(len(steps), d["steps"])
+        # The harness's record, as `zcbench run --json` printed it.
+        self.assertEqual({s["trial"]["suite"] for s in steps}, {"adhoc"})
         search_id = summaries[0]["params"]["ndr_search_id"]
         self.assertTrue(all(s["params"]["ndr_search_id"] == search_id for s in steps))
         # Only `zcbench run` was called: no suite ran.

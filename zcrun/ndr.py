@@ -1,4 +1,10 @@
-"""The NDR/PDR search (RFC 2544 section 26.1 style, by binary search)."""
+"""The NDR/PDR search (RFC 2544 section 26.1 style, by binary search).
+
+Shaped like CSIT's MLRsearch: the search is a library behind one measurer call,
+measure(rate, duration) -> trial record, and never edits what the measurer returns.
+Each step is its own record (kind "ndr_step") that carries the harness's trial record
+verbatim under "trial" beside the search's own fields (search id, step, role, outcome).
+"""
 
 import contextlib
 import json
@@ -111,6 +117,24 @@ def trial_command(zcbench, spec, rate, lab_mode):
     return command
 
 
+class ZcbenchMeasurer:
+    """measure(rate, duration) by one `zcbench run --json` trial of the spec's rx and tx.
+
+    rate is a whole number of pps or "max"; returns the harness's trial record as
+    zcbench printed it (skip records included).
+    """
+
+    def __init__(self, zcbench, spec, lab_mode, scratch):
+        self.zcbench, self.spec, self.lab_mode, self.scratch = zcbench, spec, lab_mode, scratch
+
+    def command(self, rate, duration):
+        return trial_command(self.zcbench, dict(self.spec, duration_s=duration), rate,
+                             self.lab_mode)
+
+    def measure(self, rate, duration):
+        return zcbench_trial(self.command(rate, duration), self.scratch)
+
+
 def zcbench_trial(command, scratch):
     """One `zcbench run --json`; returns its trial record (skip records included)."""
     out_path = Path(scratch)
@@ -134,7 +158,7 @@ def _number(record, key):
     return float(v) if isinstance(v, (int, float)) else None
 
 
-def judge_step(record, offered):
+def judge_step(record, offered, threshold):
     """'pass', 'loss', 'generator short', 'fail' (a check failed) or 'skip'/'error'."""
     status = record.get("status")
     if status in ("skip", "error"):
@@ -144,14 +168,27 @@ def judge_step(record, offered):
     sent = _number(record, "sent_pps") or 0.0
     if offered is not None and sent < GENERATOR_ACHIEVED_MIN * offered:
         return "generator short"
-    return "pass" if (_number(record, "loss_ratio") or 0.0) <= record["_ndr_threshold"] \
-        else "loss"
+    return "pass" if (_number(record, "loss_ratio") or 0.0) <= threshold else "loss"
 
 
-def ndr_search(spec, run_trial, search_id, clock=time.monotonic, emit=None):
+def step_record(spec, search_id, number, role, offered, outcome, trial):
+    """One search step: the search's fields, and the measurer's trial record untouched."""
+    rate = "flat out" if offered is None else f"{int(offered):,} pps"
+    return {"kind": "ndr_step", "suite": spec.get("suite", "ndr"),
+            "name": f"NDR step {number} ({role}) {spec['tx']}->{spec['rx']} "
+                    f"{spec['payload_bytes']}B {rate}",
+            "command": trial.get("command", ""),
+            "params": {"ndr_search_id": search_id, "ndr_step": number, "ndr_role": role,
+                       "offered_pps": offered, "loss_threshold": float(spec["loss_ratio"])},
+            "status": trial.get("status"), "reason": trial.get("reason", ""),
+            "derived": {"ndr_outcome": outcome}, "trial": trial}
+
+
+def ndr_search(spec, measurer, search_id, clock=time.monotonic, emit=None):
     """Highest offered rate whose loss ratio is <= the threshold, by binary search.
 
-    run_trial(rate) -> trial record, rate an int pps or "max". The first trial is at the
+    measurer.measure(rate, duration) -> trial record, rate an int pps or "max", never
+    edited here (see ZcbenchMeasurer). The first trial is at the
     generator's maximum: it gives the upper bound (what the generator achieves) and ends
     the search if the sink loses nothing even there (confirmed by a second flat-out
     trial). Otherwise bisect between a lossless
@@ -160,8 +197,8 @@ def ndr_search(spec, run_trial, search_id, clock=time.monotonic, emit=None):
     lower, if the first confirmation fails). A step whose generator fell short of the
     offered rate lowers the upper bound without counting as a pass: the search never
     claims the sink lossless beyond what the generator reached.
-    emit(record), when given, receives each step as soon as it is complete (so Ctrl-C
-    keeps the steps already run). Returns (step records, summary record).
+    emit(record), when given, receives each step (an ndr_step record) as soon as it is
+    complete (so Ctrl-C keeps the steps already run). Returns (step records, summary).
     """
     started = clock()
     threshold = float(spec["loss_ratio"])
@@ -171,18 +208,13 @@ def ndr_search(spec, run_trial, search_id, clock=time.monotonic, emit=None):
     achieved = {}  # offered rate of a passing step -> what the generator really sent
 
     def step(rate, role):
-        record = run_trial(rate)
-        record["_ndr_threshold"] = threshold
+        record = measurer.measure(rate, spec["duration_s"])
         offered = None if rate == "max" else float(rate)
-        outcome = judge_step(record, offered)
-        del record["_ndr_threshold"]
-        record["suite"] = spec.get("suite", "ndr")
-        params = record.setdefault("params", {})
-        params.update(ndr_search_id=search_id, ndr_step=len(steps), ndr_role=role)
-        record.setdefault("derived", {})["ndr_outcome"] = outcome
-        steps.append(record)
+        outcome = judge_step(record, offered, threshold)
+        step_rec = step_record(spec, search_id, len(steps), role, offered, outcome, record)
+        steps.append(step_rec)
         if emit is not None:
-            emit(record)
+            emit(step_rec)
         log.append({"step": len(log), "role": role, "offered_pps": offered,
                     "sent_pps": _number(record, "sent_pps"),
                     "received_pps": _number(record, "received_pps"),
@@ -194,7 +226,7 @@ def ndr_search(spec, run_trial, search_id, clock=time.monotonic, emit=None):
             achieved[int(offered)] = min(achieved.get(int(offered), offered),
                                          _number(record, "sent_pps") or 0.0)
         if outcome in ("fail", "error") and state["failed"] is None:
-            state["failed"] = record
+            state["failed"] = step_rec
         return outcome, record
 
     outcome, first = step("max", "max")
@@ -259,7 +291,7 @@ def ndr_search(spec, run_trial, search_id, clock=time.monotonic, emit=None):
 def ndr_summary(spec, search_id, steps, log, ndr, confirmed, state, started, clock,
                 status=None, reason="", generator_max=None, resolution_pps=None,
                 search_window=None):
-    first = (steps[0].get("params") or {}) if steps else {}
+    first = ((steps[0].get("trial") or {}).get("params") or {}) if steps else {}
     rx_name, rx_opts = parse_driver_spec(spec["rx"])
     tx_name, tx_opts = parse_driver_spec(spec["tx"])
     failed = state["failed"]
@@ -316,14 +348,13 @@ def run_ndr_searches(args, suite, records_path):
               f"{spec['payload_bytes']} B, loss <= {spec['loss_ratio']:g}",
               file=sys.stderr, flush=True)
         scratch = Path(records_path).with_name(f".ndr-step-{os.getpid()}.json")
+        measurer = ZcbenchMeasurer(zcbench, spec, args.lab_mode or DEFAULT_LAB_MODE, scratch)
 
-        def run_trial(rate, spec=spec):
-            return zcbench_trial(trial_command(zcbench, spec, rate, args.lab_mode or DEFAULT_LAB_MODE), scratch)
         def emit(record):
             with open(records_path, "a") as out:
                 out.write(json.dumps(record) + "\n")
         try:
-            _, summary = ndr_search(spec, run_trial, search_id, emit=emit)
+            _, summary = ndr_search(spec, measurer, search_id, emit=emit)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(scratch)

@@ -130,6 +130,26 @@ class NdrSectionTest(unittest.TestCase):
         self.assertEqual(len(run.ndr_steps), 2)
         self.assertFalse((run.trials["params.ndr_search_id"].notna()).any())
 
+    def test_ndr_step_records_are_read_as_steps(self):
+        # run.py's step records carry the harness's trial untouched under "trial".
+        inner = trial(rx="recv", rep=0, received=250_000.0)
+        step = {"kind": "ndr_step", "suite": "quick", "name": "NDR step 0 (max)",
+                "params": {"ndr_search_id": "quick-0", "ndr_step": 0, "ndr_role": "max",
+                           "offered_pps": None, "loss_threshold": 0.0},
+                "status": "pass", "reason": "", "raw": {},
+                "derived": {"ndr_outcome": "loss"}, "trial": copy.deepcopy(inner)}
+        doc = trial_doc([ndr_record(), step])
+        self.assertEqual(validate.errors(doc), [])
+        run = from_doc(doc)
+        self.assertTrue(run.trials.empty)
+        self.assertEqual(list(run.ndr_steps["params.ndr_role"]), ["max"])
+        self.assertEqual(list(run.ndr_steps["derived.ndr_outcome"]), ["loss"])
+        self.assertEqual(list(run.ndr_steps["params.rx"]), ["recv"])
+        self.assertEqual(step["trial"], inner)  # the view copied, never edited
+        bad = copy.deepcopy(doc)
+        del bad["records"][1]["trial"]
+        self.assertTrue(validate.errors(bad))
+
     def test_table_has_ceiling_tags_and_steps(self):
         run = from_doc(self.doc())
         rows = ndr.rows(run)
