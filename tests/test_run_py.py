@@ -86,8 +86,15 @@ FAKE_BENCH = f"""
 #!{sys.executable}
 import json, os, sys, time
 args = sys.argv[1:]
-records = args[args.index("--records") + 1]
 suite = args[args.index("--suite") + 1]
+if "--list-trials" in args:
+    # Like the real one: one command per expanded trial; each entry here expands into
+    # two payload sizes, so run.py's count can only come from this listing.
+    for entry in json.load(open(suite))["trials"]:
+        for size in (64, 1472):
+            print("build/zcbench run --rx %s --size %d" % (entry["rx"], size))
+    sys.exit(0)
+records = args[args.index("--records") + 1]
 mode = os.environ.get("FAKE_BENCH_MODE", "ok")
 with open(os.environ["FAKE_ARGV_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
@@ -523,7 +530,8 @@ class EndToEndTest(TempDirTest):
         self.assertEqual(result.returncode, 0, result.stderr)
         report = tree.results / "r1" / "report.html"
         self.assertEqual(result.stdout.strip().splitlines()[-1], str(report.resolve()))
-        self.assertIn("running suite quick (2 trials x 3 repetitions)", result.stderr)
+        # The count is zcbench-bench's own listing (2 entries, 2 sizes each).
+        self.assertIn("running suite quick (4 trials x 3 repetitions)", result.stderr)
         self.assertEqual(os.readlink(tree.results / "latest"), "r1")
         document = tree.run_json()
         self.assertEqual((document["run_id"], document["status"]), ("r1", "complete"))
@@ -539,7 +547,9 @@ class EndToEndTest(TempDirTest):
         self.assertEqual(context["options"]["lab_mode"], "per trial")
         self.assertGreaterEqual(context["host"]["cpu_count"], 1)
         bench_argv = json.loads(tree.argv_log.read_text().splitlines()[0])
-        self.assertEqual(bench_argv[:4], ["--suite", "quick", "--records",
+        # The suite file run.py resolved (in ZCBENCH_SUITES_DIR here), by its path: the
+        # bench must not fall back to its compiled-in suites/definitions.
+        self.assertEqual(bench_argv[:4], ["--suite", str(tree.suites / "quick.json"), "--records",
                                           str(tree.results / "r1" / "records.jsonl")])
         # No --lab-mode unless asked: it would override the xdp trials' own mode.
         self.assertNotIn("--lab-mode", bench_argv)

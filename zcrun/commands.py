@@ -10,7 +10,7 @@ from .common import (CI_SUITE, EXIT_CHECK_FAILED, EXIT_ENVIRONMENT,
                      EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Progress, REPO_ROOT, ZcbenchError,
                      display_path, format_duration, plural, utc_now, warn)
 from .setup import (build, ensure_packages, executable, install_plan, require_executables)
-from .suites import (load_suite, trial_count)
+from .suites import (bench_trial_count, load_suite)
 from .results import (ResultsLock, assemble_run, atomic_write_json, check_run_id, count_statuses,
                       make_run_id, point_latest, read_records)
 from .context import (host_context, run_context)
@@ -212,7 +212,8 @@ def run_in_vm(args, run_dir, records_path, progress):
 def run_one_suite(args, suite, run_dir, records_path, progress):
     name = suite.get("name") or "?"
     repetitions = args.repetitions or suite.get("repetitions")
-    trials = trial_count(suite)
+    bench = executable(args.build_dir, "zcbench-bench")
+    trials = bench_trial_count(bench, suite, args.lab_mode) if suite.get("trials") else None
     shape = []
     if trials is not None:
         shape.append(plural(trials, "trial"))
@@ -225,9 +226,7 @@ def run_one_suite(args, suite, run_dir, records_path, progress):
     outcome = EXIT_OK
     with progress.step(label, quiet=False):
         if suite.get("trials"):
-            command = [str(executable(args.build_dir, "zcbench-bench")), "--suite",
-                       suite.get("path") or name,
-                       "--records", str(records_path)]
+            command = [str(bench), "--suite", suite["path"], "--records", str(records_path)]
             if args.lab_mode:
                 command += ["--lab-mode", args.lab_mode]
             if args.repetitions:

@@ -1,9 +1,11 @@
 """Suite definitions in suites/definitions/NAME.json, as far as run.py reads them."""
 
 import json
+import subprocess
 from pathlib import Path
 
 from .common import (EXIT_INTERNAL, EXIT_USAGE, ZcbenchError, display_path, suites_dir)
+from .children import parent_death_signal
 
 
 def available_suites():
@@ -40,9 +42,25 @@ def load_suite(name):
     if not isinstance(suite, dict):
         raise ZcbenchError(f"suite definition {display_path(path)} is not a JSON object; "
                            "fix the file", EXIT_INTERNAL)
+    # zcbench-bench is given this path, not the name: it reads the file run.py resolved
+    # (suites_dir(), which a test may point elsewhere), not its own compiled-in folder.
+    suite["path"] = str(path.absolute())
     return suite
 
 
-def trial_count(suite):
-    trials = suite.get("trials")
-    return len(trials) if isinstance(trials, list) else None
+def bench_trial_count(bench, suite, lab_mode=None):
+    """How many trials zcbench-bench expands the suite into, from its own listing
+    (--list-trials: one reproducing command per trial, sweeps expanded), or None when it
+    cannot list them (the run that follows says why). run.py does not read "trials":
+    the suite's trials have one reader, the bench binary."""
+    command = [str(bench), "--suite", suite["path"], "--list-trials"]
+    if lab_mode:
+        command += ["--lab-mode", lab_mode]
+    try:
+        result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                text=True, timeout=60, preexec_fn=parent_death_signal())
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return sum(1 for line in result.stdout.splitlines() if line.strip())
