@@ -155,17 +155,28 @@ def _spread(values):
             "n": len(values)}
 
 
-def compare_metric(metric, base, cur):
+def effect_threshold(metric, margins=None):
+    """The change that counts for a metric: the fixed effect, widened to the noise an
+    A/A calibration measured on this machine (margins: {metric: margin}, relative, or
+    absolute points for the loss ratio) when one is given."""
+    fixed = LOSS_EFFECT if metric == "loss_ratio" else EFFECT
+    margin = (margins or {}).get(metric)
+    return max(fixed, margin) if isinstance(margin, (int, float)) and math.isfinite(margin) \
+        else fixed
+
+
+def compare_metric(metric, base, cur, margins=None):
     direction, label = METRICS[metric]
     b, c = _spread(base), _spread(cur)
     _, p, method = mann_whitney(base, cur)
     delta = c["median"] - b["median"]
+    threshold = effect_threshold(metric, margins)
     if metric == "loss_ratio":
-        big = abs(delta) > LOSS_EFFECT
+        big = abs(delta) > threshold
         rel = None
     else:
         rel = delta / b["median"] if b["median"] else (math.inf if delta else 0.0)
-        big = abs(rel) > EFFECT
+        big = abs(rel) > threshold
     if len(base) < MIN_REPS or len(cur) < MIN_REPS or min_exact_p(len(base), len(cur)) >= ALPHA:
         verdict = "not comparable"
         why = (f"too few repetitions (n={len(base)} vs {len(cur)}): the smallest p the test "
@@ -176,9 +187,17 @@ def compare_metric(metric, base, cur):
     else:
         verdict = "unchanged"
         why = (f"p={p:.3g}" + ("" if p < ALPHA else f" ≥ {ALPHA}") +
-               ("" if big else f"; change {_change_text(metric, delta, rel)} within threshold"))
+               ("" if big else f"; change {_change_text(metric, delta, rel)} within threshold"
+                + (f" ({_threshold_text(metric, threshold)}, the calibrated noise)"
+                   if margins and metric in margins else "")))
     return {"metric": metric, "label": label, "base": b, "current": c, "p": p,
-            "method": method, "change": rel, "delta": delta, "verdict": verdict, "why": why}
+            "method": method, "change": rel, "delta": delta, "threshold": threshold,
+            "verdict": verdict, "why": why}
+
+
+def _threshold_text(metric, threshold):
+    return f"{100 * threshold:.3g} points" if metric == "loss_ratio" \
+        else f"{100 * threshold:.3g} %"
 
 
 def _change_text(metric, delta, rel):
@@ -211,8 +230,13 @@ def _host_mismatch(base_doc, cur_doc):
     return ""
 
 
-def compare(base_doc, cur_doc):
-    """The comparison as a plain dict (configs, conformance, counts, exit code)."""
+def compare(base_doc, cur_doc, calibration=None):
+    """The comparison as a plain dict (configs, conformance, counts, exit code).
+
+    calibration: a calibration document (./run.py calibrate, results/calibration.json)
+    whose per-metric noise widens each metric's effect threshold (see effect_threshold).
+    """
+    margins = calibration_margins(calibration)
     base, cur = trials_by_config(base_doc), trials_by_config(cur_doc)
     host = _host_mismatch(base_doc, cur_doc)
     configs = []
@@ -230,7 +254,8 @@ def compare(base_doc, cur_doc):
         else:
             for m in METRICS:
                 if b["values"].get(m) and c["values"].get(m):
-                    row["metrics"].append(compare_metric(m, b["values"][m], c["values"][m]))
+                    row["metrics"].append(compare_metric(m, b["values"][m], c["values"][m],
+                                                         margins))
             row["verdict"] = _worst({x["verdict"] for x in row["metrics"]}) \
                 if row["metrics"] else "not comparable"
             row["why"] = "; ".join(f"{x['label']}: {x['verdict']} ({x['why']})"
@@ -242,6 +267,7 @@ def compare(base_doc, cur_doc):
     return {"base": _describe(base_doc), "current": _describe(cur_doc), "configs": configs,
             "conformance": conformance, "counts": counts, "regressions": regressions,
             "alpha": ALPHA, "effect": EFFECT, "loss_effect": LOSS_EFFECT,
+            "calibration": calibration_summary(calibration),
             "exit_code": 1 if regressions else 0}
 
 
@@ -278,6 +304,205 @@ def summary_line(result):
             "conformance regressions")
 
 
+# --------------------------------------------------------------------------- A/A calibration
+#
+# On a shared 2-vCPU machine two runs of the same build differ by more than the fixed
+# 5 % effect often enough that a gate on it cries wolf (issue 13: 15-43 % of A/A
+# comparisons flagged). ./run.py calibrate runs the same suite N times, compares every
+# pair of runs here, and stores per metric the change that A/A pairs reach
+# (a high quantile of |median change|) as that metric's equivalence margin; compare()
+# then calls a metric changed only beyond max(fixed effect, margin). The same document
+# reports the false-alarm rate before and after, and how often a planted regression of
+# PLANTED_REGRESSION is still caught with the margins applied.
+
+CALIBRATION_KIND = "zcbench calibration"
+CALIBRATION_VERSION = 1
+FALSE_ALARM_TARGET = 0.05
+# A configuration's verdict is its worst metric's, so each metric gets its share of the
+# target (Bonferroni): the margin covers all but 5 %/3 of the A/A changes.
+CALIBRATION_QUANTILE = 1 - FALSE_ALARM_TARGET / len(METRICS)
+PLANTED_REGRESSION = 0.10   # the regression calibrate plants: 10 % worse
+
+
+def calibration_margins(calibration):
+    """{metric: margin} of a calibration document, {} without one."""
+    margins = (calibration or {}).get("margins") or {}
+    return {m: v["margin"] for m, v in margins.items()
+            if m in METRICS and isinstance(v, dict) and isinstance(v.get("margin"), (int, float))}
+
+
+def calibration_summary(calibration):
+    """What a comparison says about the calibration it used (None without one)."""
+    if not calibration:
+        return None
+    alarms = calibration.get("false_alarms") or {}
+    after = alarms.get("calibrated_cross_validated") or alarms.get("calibrated_in_sample") or {}
+    return {"created_at": calibration.get("created_at"), "host": calibration.get("host"),
+            "runs": len(calibration.get("runs") or []), "margins": calibration_margins(calibration),
+            "false_alarm_rate": after.get("rate"), "false_alarm_method": after.get("method"),
+            "false_alarm_rate_fixed": (alarms.get("fixed_threshold") or {}).get("rate")}
+
+
+def load_calibration(path):
+    """A calibration document from ./run.py calibrate; ValueError if it is not one."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict) or doc.get("kind") != CALIBRATION_KIND:
+        raise ValueError(f"{path} is not a zcbench calibration (./run.py calibrate writes one)")
+    return doc
+
+
+def _quantile(values, q):
+    """Nearest-rank quantile: the smallest value with at least q of the values <= it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _pairs(docs):
+    return list(itertools.combinations(range(len(docs)), 2))
+
+
+def _change(metric, base, cur):
+    """|median change| of a metric between two sides: relative, or points for loss."""
+    b, c = statistics.median(base), statistics.median(cur)
+    if metric == "loss_ratio":
+        return abs(c - b)
+    return abs(c - b) / abs(b) if b else (0.0 if c == b else math.inf)
+
+
+def noise_margins(docs, quantile=CALIBRATION_QUANTILE):
+    """{metric: {margin, samples, median}} over every pair of docs and shared config."""
+    samples = {m: [] for m in METRICS}
+    configs = [trials_by_config(d) for d in docs]
+    for i, j in _pairs(docs):
+        for key in set(configs[i]) & set(configs[j]):
+            for m in METRICS:
+                b, c = configs[i][key]["values"].get(m), configs[j][key]["values"].get(m)
+                if b and c:
+                    change = _change(m, b, c)
+                    if math.isfinite(change):
+                        samples[m].append(change)
+    return {m: {"margin": _quantile(v, quantile), "samples": len(v),
+                "median": statistics.median(v)} for m, v in samples.items() if v}
+
+
+def false_alarms(docs, calibration_for=None, method="fixed threshold"):
+    """Every pair of A/A runs compared: the share of comparable configurations called
+    regressed or improved. calibration_for(i, j) gives the calibration for a pair."""
+    comparable = alarmed = 0
+    per_metric = {}
+    for i, j in _pairs(docs):
+        result = compare(docs[i], docs[j], calibration_for(i, j) if calibration_for else None)
+        for row in result["configs"]:
+            if row["verdict"] == "not comparable":
+                continue
+            comparable += 1
+            alarmed += row["verdict"] in ("regressed", "improved")
+            for m in row["metrics"]:
+                if m["verdict"] == "not comparable":
+                    continue
+                counts = per_metric.setdefault(m["metric"], [0, 0])
+                counts[0] += m["verdict"] in ("regressed", "improved")
+                counts[1] += 1
+    return {"method": method, "pairs": len(_pairs(docs)), "comparisons": comparable,
+            "false_alarms": alarmed, "rate": alarmed / comparable if comparable else None,
+            "per_metric": {m: {"false_alarms": a, "comparisons": n, "rate": a / n}
+                           for m, (a, n) in per_metric.items()}}
+
+
+def plant_regression(doc, metric, factor=PLANTED_REGRESSION):
+    """A copy of a run whose metric is `factor` worse in every trial."""
+    direction, _ = METRICS[metric]
+    scale = 1 - factor if direction > 0 else 1 + factor
+    planted = json.loads(json.dumps(doc))
+    for r in planted.get("records") or []:
+        d = r.get("derived") if isinstance(r, dict) and r.get("kind") == "trial" else None
+        if isinstance(d, dict) and isinstance(d.get(metric), (int, float)):
+            d[metric] = d[metric] * scale
+    return planted
+
+
+def planted_detection(docs, calibration, factor=PLANTED_REGRESSION):
+    """Per metric (loss ratio aside: 10 % of ~0 is no regression), the share of A/A pairs'
+    comparable configurations whose metric comes out regressed once the second run is
+    made `factor` worse."""
+    out = {}
+    for metric in METRICS:
+        if metric == "loss_ratio":
+            continue
+        detected = total = 0
+        for i, j in _pairs(docs):
+            result = compare(docs[i], plant_regression(docs[j], metric, factor), calibration)
+            for row in result["configs"]:
+                for m in row["metrics"]:
+                    if m["metric"] == metric and m["verdict"] != "not comparable":
+                        total += 1
+                        detected += m["verdict"] == "regressed"
+        out[metric] = {"detected": detected, "comparisons": total,
+                       "rate": detected / total if total else None}
+    return out
+
+
+def calibrate(docs, quantile=CALIBRATION_QUANTILE, created_at=None):
+    """The calibration document of N >= 2 A/A runs of one suite (see the section head).
+
+    The in-sample false-alarm rate is low by construction; with N >= 4 runs every pair is
+    also judged with margins measured on the other runs only (cross-validated), the
+    figure to quote.
+    """
+    if len(docs) < 2:
+        raise ValueError("an A/A calibration needs at least 2 runs")
+    margins = noise_margins(docs, quantile)
+    calibration = {"kind": CALIBRATION_KIND, "version": CALIBRATION_VERSION,
+                   "created_at": created_at or datetime.datetime.now(
+                       datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "host": (docs[0].get("context") or {}).get("host") or {},
+                   "runs": [d.get("run_id", "?") for d in docs], "quantile": quantile,
+                   "margins": margins}
+    cross = None
+    if len(docs) >= 4:
+        def held_out(i, j):
+            rest = [d for k, d in enumerate(docs) if k not in (i, j)]
+            return {"margins": noise_margins(rest, quantile)}
+        cross = false_alarms(docs, held_out, "margins from the other runs (cross-validated)")
+    calibration["false_alarms"] = {
+        "target": FALSE_ALARM_TARGET,
+        "fixed_threshold": false_alarms(docs),
+        "calibrated_in_sample": false_alarms(docs, lambda i, j: calibration,
+                                             "margins from all runs (in-sample)"),
+        "calibrated_cross_validated": cross}
+    calibration["planted_regression"] = {
+        "factor": PLANTED_REGRESSION,
+        "fixed_threshold": planted_detection(docs, None),
+        "calibrated": planted_detection(docs, calibration)}
+    return calibration
+
+
+def calibration_lines(calibration):
+    """The calibration's findings as a few sentences for the terminal."""
+    fa = calibration["false_alarms"]
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f} %"
+    lines = [f"{len(calibration['runs'])} A/A runs, {fa['fixed_threshold']['pairs']} pairs, "
+             f"{fa['fixed_threshold']['comparisons']} configuration comparisons"]
+    lines.append(f"false alarms with the fixed {100 * EFFECT:.0f} % effect: "
+                 f"{pct(fa['fixed_threshold']['rate'])}")
+    lines.append(f"false alarms with the calibrated margins: "
+                 f"{pct(fa['calibrated_in_sample']['rate'])} in-sample"
+                 + (f", {pct(fa['calibrated_cross_validated']['rate'])} cross-validated"
+                    if fa["calibrated_cross_validated"] else
+                    " (cross-validation needs >= 4 runs)")
+                 + f" (target <= {pct(fa['target'])})")
+    for m, v in calibration["margins"].items():
+        lines.append(f"margin {METRICS[m][1]}: {_threshold_text(m, v['margin'])} "
+                     f"({v['samples']} A/A changes, median {_threshold_text(m, v['median'])})")
+    for m, v in calibration["planted_regression"]["calibrated"].items():
+        fixed = calibration["planted_regression"]["fixed_threshold"][m]
+        lines.append(f"planted {100 * PLANTED_REGRESSION:.0f} % regression of {METRICS[m][1]} "
+                     f"caught: {pct(v['rate'])} with the margins, {pct(fixed['rate'])} with the "
+                     "fixed effect")
+    return lines
+
+
 # --------------------------------------------------------------------------- HTML
 
 def _fmt(metric, v):
@@ -312,6 +537,25 @@ def _conformance_table(rows_html):
         return '<p class="note">No conformance check changed status.</p>'
     return ('<table id="conformance"><thead><tr><th>check</th><th>baseline</th>'
             f'<th>current</th><th>verdict</th></tr></thead><tbody>{rows_html}</tbody></table>')
+
+
+def _calibration_note(summary):
+    """The compare page's sentence on the calibration in use: the false-alarm rate an A/A
+    experiment measured on the machine it ran on."""
+    if not summary:
+        return ('<p class="note" id="calibration">No calibration: the fixed thresholds above '
+                'apply; ./run.py calibrate measures this machine\'s A/A false-alarm rate.</p>')
+    pct = lambda v: "n/a" if v is None else f"{100 * v:.1f} %"
+    host = summary.get("host") or {}
+    margins = ", ".join(f"{METRICS[m][1]} {_threshold_text(m, v)}"
+                        for m, v in summary["margins"].items())
+    return (f'<p class="note" id="calibration">Equivalence margins from an A/A calibration of '
+            f'{summary["runs"]} runs on {html.escape(str(host.get("hostname", "?")))} '
+            f'({html.escape(str(host.get("cpu_model", "?")))}, '
+            f'{html.escape(str(summary.get("created_at")))}): {html.escape(margins)}. '
+            f'Its A/A false-alarm rate: {pct(summary.get("false_alarm_rate"))} with the margins '
+            f'({html.escape(str(summary.get("false_alarm_method")))}), '
+            f'{pct(summary.get("false_alarm_rate_fixed"))} with the fixed thresholds.</p>')
 
 
 def render_html(result):
@@ -361,6 +605,7 @@ approximation with tie correction. A metric is improved or regressed when p &lt;
 median moved more than {100 * EFFECT:.0f} % (loss: {100 * LOSS_EFFECT:.1f} percentage points).
 Received pps: higher is better; CPU ns/pkt and loss: lower is better. A configuration's verdict is
 its worst metric's. Different kernel, lab mode or CPU model: not comparable.</p>
+{_calibration_note(result.get("calibration"))}
 <h2>Configurations</h2>
 <table id="configs"><thead><tr><th>configuration</th><th>metric</th><th class="num">baseline</th>
 <th class="num">current</th><th class="num">change</th><th class="num">p</th><th>verdict</th></tr>

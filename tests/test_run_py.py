@@ -965,6 +965,118 @@ class JunitXmlTest(unittest.TestCase):
         self.assertEqual((baseline.get("failures"), baseline.get("skipped"),
                           baseline.get("errors")), ("1", "1", "0"))
 
+def aa_doc(run_id, rng, run_shift=0.0, cpu_shift=0.0, reps=5, rep_noise=0.01):
+    """A run of two configurations whose repetitions scatter by rep_noise around a level
+    the whole run shares (run_shift, cpu_shift): load drift between runs, as on a
+    shared machine."""
+    records = []
+    for rx, mode in (("recvmmsg", "max"), ("recv", "fixed")):
+        for rep in range(reps):
+            jitter = lambda: 1 + rng.uniform(-rep_noise, rep_noise)
+            records.append({
+                "kind": "trial", "suite": "aa", "name": f"{rx} #{rep}", "status": "pass",
+                "reason": "", "raw": {},
+                "params": {"tx": "sendmmsg", "rx": rx, "payload_bytes": 272, "rate_mode": mode,
+                           "offered_pps": None if mode == "max" else 50000.0,
+                           "repetition": rep, "kernel": "6.18", "lab_mode": "rps"},
+                "derived": {"received_pps": 400_000.0 * (1 + run_shift) * jitter(),
+                            "cpu_ns_per_pkt_total": 2000.0 * (1 + cpu_shift) * jitter(),
+                            "loss_ratio": 0.0}})
+    return {"schema_version": 1, "run_id": run_id, "status": "complete",
+            "context": {"host": {"hostname": "h", "cpu_model": "m"}}, "records": records}
+
+
+class CalibrationTest(TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.compare = report.compare_module()
+
+    def aa_runs(self, n=8, seed=7):
+        import random
+        rng = random.Random(seed)
+        # Whole runs move by up to +-12 % in rate and +-3 % in CPU per packet: more than
+        # the fixed 5 % effect for the rate, so the fixed threshold cries wolf.
+        return [aa_doc(f"aa-{k}", rng, rng.uniform(-0.12, 0.12), rng.uniform(-0.03, 0.03))
+                for k in range(n)]
+
+    def test_a_margin_widens_the_effect_threshold(self):
+        import random
+        base = aa_doc("a", random.Random(1))
+        cur = aa_doc("b", random.Random(2), run_shift=-0.08)
+        fixed = self.compare.compare(base, cur)
+        self.assertEqual(fixed["counts"]["regressed"], 2, fixed["configs"])
+        calibration = {"margins": {"received_pps": {"margin": 0.10}}}
+        widened = self.compare.compare(base, cur, calibration)
+        self.assertEqual(widened["counts"]["regressed"], 0, widened["configs"])
+        rate = next(m for m in widened["configs"][0]["metrics"] if m["metric"] == "received_pps")
+        self.assertEqual(rate["threshold"], 0.10)
+        self.assertIn("calibrated noise", rate["why"])
+        # A margin below the fixed effect never narrows it.
+        self.assertEqual(self.compare.effect_threshold("received_pps", {"received_pps": 0.01}),
+                         self.compare.EFFECT)
+
+    def test_aa_experiment_false_alarms_before_and_after_and_a_planted_regression(self):
+        runs = self.aa_runs()
+        cal = self.compare.calibrate(runs, created_at="2026-12-02T00:00:00Z")
+        fa = cal["false_alarms"]
+        self.assertEqual(fa["fixed_threshold"]["pairs"], 28)
+        # The fixed 5 % effect flags many A/A pairs; the margins bring it to the target,
+        # also judged with margins measured without the pair (cross-validated).
+        self.assertGreater(fa["fixed_threshold"]["rate"], 0.2)
+        self.assertLessEqual(fa["calibrated_in_sample"]["rate"], 0.05)
+        # Out of sample (margins from the 6 other runs) the rate is higher than in-sample,
+        # and still well below the fixed threshold's.
+        self.assertLess(fa["calibrated_cross_validated"]["rate"],
+                        fa["fixed_threshold"]["rate"] / 2)
+        self.assertLess(cal["margins"]["cpu_ns_per_pkt_total"]["margin"], 0.10)
+        self.assertGreater(cal["margins"]["received_pps"]["margin"], 0.10)
+        planted = cal["planted_regression"]["calibrated"]
+        # CPU ns per packet, stable by construction, still catches a 10 % regression;
+        # the drifting rate cannot, and says so rather than crying wolf.
+        self.assertGreaterEqual(planted["cpu_ns_per_pkt_total"]["rate"], 0.9)
+        self.assertLess(planted["received_pps"]["rate"], 0.5)
+        lines = "\n".join(self.compare.calibration_lines(cal))
+        self.assertIn("false alarms with the fixed 5 % effect", lines)
+        self.assertIn("cross-validated", lines)
+
+    def test_planted_regression_makes_the_metric_worse_and_leaves_the_run(self):
+        import random
+        doc = aa_doc("a", random.Random(3))
+        planted = self.compare.plant_regression(doc, "cpu_ns_per_pkt_total")
+        before = [r["derived"]["cpu_ns_per_pkt_total"] for r in doc["records"]]
+        after = [r["derived"]["cpu_ns_per_pkt_total"] for r in planted["records"]]
+        self.assertEqual([round(a / b, 9) for a, b in zip(after, before)], [1.1] * len(before))
+        slower = self.compare.plant_regression(doc, "received_pps")
+        self.assertAlmostEqual(slower["records"][0]["derived"]["received_pps"],
+                               doc["records"][0]["derived"]["received_pps"] * 0.9)
+
+    def test_compare_command_takes_a_calibration(self):
+        runs = self.aa_runs(n=4)
+        paths = []
+        for doc in runs[:2]:
+            path = self.tmp / f"{doc['run_id']}.run.json"
+            path.write_text(json.dumps(doc))
+            paths.append(path)
+        cal_path = self.tmp / "calibration.json"
+        cal_path.write_text(json.dumps(self.compare.calibrate(runs)))
+        result = subprocess.run([sys.executable, str(RUN_PY), "compare", *map(str, paths),
+                                 "--calibration", str(cal_path), "-o", str(self.tmp / "c.html"),
+                                 "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, timeout=60)
+        self.assertIn(result.returncode, (0, 1), result.stderr)
+        page = (self.tmp / "c.html").read_text()
+        self.assertIn('id="calibration"', page)
+        self.assertIn("A/A false-alarm rate", page)
+        verdicts = json.loads((self.tmp / "c.json").read_text())
+        self.assertEqual(verdicts["calibration"]["runs"], 4)
+        bad = self.tmp / "bad.json"
+        bad.write_text("{}")
+        result = subprocess.run([sys.executable, str(RUN_PY), "compare", *map(str, paths),
+                                 "--calibration", str(bad)], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(result.returncode, common.EXIT_USAGE, result.stderr)
+        self.assertIn("./run.py calibrate", result.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

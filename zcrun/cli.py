@@ -62,6 +62,9 @@ def add_run_options(parser, default_suite=DEFAULT_SUITE):
     parser.add_argument("--run-id", metavar="ID",
                         help="name of the run folder (default: UTC time and suites, "
                              "e.g. 20261125T183000Z-quick)")
+    parser.add_argument("--no-retrial", action="store_true",
+                        help="keep contaminated trials (lab CPUs lost to other work) as they "
+                             "are instead of re-running them")
     add_setup_options(parser)
     add_ndr_options(parser)
     if default_suite == DEFAULT_SUITE:
@@ -154,6 +157,13 @@ def add_baseline_option(parser, required=False):
     parser.add_argument("--baseline", metavar="RUN", required=required,
                         help="compare with this run (results/<run-id> or its run.json): "
                              "compare.html beside the report, exit 1 on a regression")
+    add_calibration_option(parser)
+
+
+def add_calibration_option(parser):
+    parser.add_argument("--calibration", metavar="FILE", type=absolute_path,
+                        help="widen each metric's threshold to the A/A noise measured by "
+                             "./run.py calibrate (e.g. results/calibration.json)")
 
 
 def add_ci_options(parser):
@@ -168,6 +178,7 @@ def add_compare_options(parser):
                         help="comparison page (default: compare.html beside CURRENT's run.json)")
     parser.add_argument("--json", action="store_true",
                         help="also write the verdicts as JSON beside the page")
+    add_calibration_option(parser)
 
 
 def add_test_options(parser):

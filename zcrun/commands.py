@@ -1,5 +1,7 @@
 """The subcommands: run, test, list, report, compare, ci."""
 
+import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -15,8 +17,10 @@ from .results import (ResultsLock, assemble_run, atomic_write_json, check_run_id
                       make_run_id, point_latest, read_records)
 from .context import (host_context, run_context)
 from .children import (Interrupted, child_outcome, run_child)
-from .report import (compare_module, load_baseline, render_report, require_report_python)
+from .report import (compare_module, load_baseline, load_calibration, render_report,
+                     require_report_python)
 from .ndr import (cli_ndr_suite, ndr_specs, run_ndr_searches)
+from .retrial import MAX_ATTEMPTS, ZcbenchRetrial, retry_contaminated
 
 
 def setup(args, progress):
@@ -44,6 +48,7 @@ def command_run(args):
             ndr_specs(entry, f"suite {suite.get('name')} ndr entry {i}")
     args.suite_names = [suite.get("name") or "?" for suite in suites]
     args.baseline_doc = load_baseline(args.baseline) if args.baseline else None
+    args.calibration_doc = load_calibration(getattr(args, "calibration", None))
     if args.run_id:
         check_run_id(args.run_id)
     results_dir = Path(args.results_dir).absolute()
@@ -163,7 +168,7 @@ def gate(args, document, run_dir):
     result = None
     code = EXIT_OK
     if args.baseline_doc is not None:
-        result = compare.compare(args.baseline_doc, document)
+        result = compare.compare(args.baseline_doc, document, args.calibration_doc)
         atomic_write_json(run_dir / "compare.json", result)
         compare.write_text(run_dir / "compare.html", compare.render_html(result))
         warn(f"baseline {result['base']['run_id']}: {compare.summary_line(result)}; "
@@ -209,6 +214,40 @@ def run_in_vm(args, run_dir, records_path, progress):
     return child_outcome(code, "vm/zcvm.py")
 
 
+def run_bench(args, suite, run_dir, records_path, gbench_name=None):
+    """The suite's trials by zcbench-bench, then the contaminated ones retried."""
+    name = suite.get("name") or "?"
+    bench = executable(args.build_dir, "zcbench-bench")
+    command = [str(bench), "--suite", suite["path"], "--records", str(records_path)]
+    if args.lab_mode:
+        command += ["--lab-mode", args.lab_mode]
+    if args.repetitions:
+        command += ["--repetitions", str(args.repetitions)]
+    command += [f"--benchmark_out={run_dir / f'gbench-{gbench_name or name}.json'}",
+                "--benchmark_out_format=json"]
+    start = records_path.stat().st_size if records_path.exists() else 0
+    # Children's stdout goes to stderr: run.py's stdout carries only the report path.
+    outcome = child_outcome(run_child(command, stdout=sys.stderr.fileno()), "zcbench-bench")
+    if outcome in (EXIT_OK, EXIT_CHECK_FAILED) and not getattr(args, "no_retrial", False):
+        new = read_records(records_path, start=start, quiet=True)
+        scratch = records_path.with_name(f".retrial-{os.getpid()}.json")
+
+        def emit(record):
+            with open(records_path, "a") as out:
+                out.write(json.dumps(record) + "\n")
+        try:
+            retried, dirty, left = retry_contaminated(
+                new, ZcbenchRetrial(executable(args.build_dir, "zcbench"), scratch), emit)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(scratch)
+        if retried or left:
+            warn(f"suite {name}: {plural(retried, 'contaminated trial')} retried, "
+                 f"{dirty} still contaminated after {MAX_ATTEMPTS} attempts"
+                 + (f", {left} not retried (budget)" if left else ""))
+    return outcome
+
+
 def run_one_suite(args, suite, run_dir, records_path, progress):
     name = suite.get("name") or "?"
     repetitions = args.repetitions or suite.get("repetitions")
@@ -226,16 +265,7 @@ def run_one_suite(args, suite, run_dir, records_path, progress):
     outcome = EXIT_OK
     with progress.step(label, quiet=False):
         if suite.get("trials"):
-            command = [str(bench), "--suite", suite["path"], "--records", str(records_path)]
-            if args.lab_mode:
-                command += ["--lab-mode", args.lab_mode]
-            if args.repetitions:
-                command += ["--repetitions", str(args.repetitions)]
-            command += [f"--benchmark_out={run_dir / f'gbench-{name}.json'}",
-                        "--benchmark_out_format=json"]
-            # Children's stdout goes to stderr: run.py's stdout carries only the report path.
-            outcome = child_outcome(run_child(command, stdout=sys.stderr.fileno()),
-                                    "zcbench-bench")
+            outcome = run_bench(args, suite, run_dir, records_path)
         conformance_filter = suite.get("conformance_filter")
         if conformance_filter and outcome in (EXIT_OK, EXIT_CHECK_FAILED):
             print(f"      conformance checks {conformance_filter}", file=sys.stderr, flush=True)
@@ -314,7 +344,13 @@ def command_compare(args):
     """Two saved runs side by side; nothing is run. Exit 1 when the second regressed."""
     compare = compare_module()
     base, current = (load_baseline(p) for p in (args.base, args.current))
-    result = compare.compare(base, current)
+    calibration = load_calibration(args.calibration)
+    result = compare.compare(base, current, calibration)
+    if calibration:
+        summary = result["calibration"]
+        rate = summary["false_alarm_rate"]
+        warn(f"margins from the A/A calibration of {summary['created_at']} (its false-alarm "
+             f"rate: {'n/a' if rate is None else f'{100 * rate:.1f} %'})")
     out = Path(args.output).absolute() if args.output else \
         Path(compare.resolve(args.current)).with_name("compare.html")
     compare.write_text(out, compare.render_html(result))

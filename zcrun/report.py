@@ -55,6 +55,20 @@ def render_report(python, run_json, report_html):
                            f"{display_path(Path(run_json).parent)}", EXIT_INTERNAL)
 
 
+def load_calibration(path):
+    """A calibration document (./run.py calibrate), or a usage error naming the fix."""
+    if path is None:
+        return None
+    try:
+        return compare_module().load_calibration(path)
+    except FileNotFoundError:
+        raise ZcbenchError(f"calibration {path} not found; run ./run.py calibrate to measure "
+                           "one", EXIT_USAGE) from None
+    except (OSError, ValueError) as err:
+        raise ZcbenchError(f"calibration {path} is not usable: {err}; run ./run.py calibrate "
+                           "to measure a new one", EXIT_USAGE) from None
+
+
 def compare_module():
     """reports/compare.py: standard library only, so any python3 can import it."""
     if str(REPO_ROOT) not in sys.path:

@@ -103,13 +103,16 @@ class ResultsLock:
         self.release()
 
 
-def read_records(jsonl_path):
-    """Records appended by the executables, one JSON object per line.
+def read_records(jsonl_path, start=0, quiet=False):
+    """Records appended by the executables, one JSON object per line (from byte start).
 
-    A line the writer had not finished (killed mid-write) is skipped with a warning.
+    A line the writer had not finished (killed mid-write) is skipped with a warning
+    (none when quiet: the caller reads the file again later and warns then).
     """
     try:
-        text = Path(jsonl_path).read_text(errors="replace")
+        with open(jsonl_path, "rb") as f:
+            f.seek(start)
+            text = f.read().decode(errors="replace")
     except FileNotFoundError:
         return []
     lines = text.split("\n")
@@ -122,10 +125,12 @@ def read_records(jsonl_path):
             record = json.loads(line)
         except ValueError:
             what = "truncated last line" if is_last else "unparsable line"
-            warn(f"{display_path(jsonl_path)}: skipping {what} {number}")
+            if not quiet:
+                warn(f"{display_path(jsonl_path)}: skipping {what} {number}")
             continue
         if not isinstance(record, dict):
-            warn(f"{display_path(jsonl_path)}: skipping line {number}: not a JSON object")
+            if not quiet:
+                warn(f"{display_path(jsonl_path)}: skipping line {number}: not a JSON object")
             continue
         records.append(record)
     return records
