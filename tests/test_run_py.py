@@ -99,10 +99,15 @@ mode = os.environ.get("FAKE_BENCH_MODE", "ok")
 with open(os.environ["FAKE_ARGV_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 def record(number, status):
+    # mode "contaminated": t1's lab CPUs were busy with other work (the harness says so).
+    dirty = mode == "contaminated" and number == 1
     return json.dumps({{"kind": "trial", "suite": suite, "name": "t%d" % number,
+                        "command": "build/zcbench run --tx sendmmsg --rx recv --size 272 "
+                                   "--rate 50000 --duration 0.5 --warmup 0.2 --json",
                         "params": {{"repetition": number}}, "status": status,
                         "reason": "" if status == "pass" else "corrupt", "raw": {{}},
-                        "derived": {{}}}}) + "\\n"
+                        "derived": {{"contamination": {{"contaminated": dirty,
+                                                       "ratio": 0.3 if dirty else 0.0}}}}}}) + "\\n"
 if mode == "environment":
     print("zcbench-bench: needs root", file=sys.stderr)
     sys.exit(3)
@@ -603,6 +608,35 @@ class EndToEndTest(TempDirTest):
         self.assertEqual(len(document["records"]), 1)
         self.assertEqual(stdout.strip().splitlines()[-1],
                          str((tree.results / "cut" / "report.html").resolve()))
+
+    def test_contaminated_trials_are_retried_and_the_retrial_is_what_counts(self):
+        tree = FakeTree(self.tmp)
+        result = tree.run("--suite", "smoke", "--run-id", "dirty",
+                          env=tree.env(FAKE_BENCH_MODE="contaminated"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("retrial 1 of t1", result.stderr)
+        self.assertIn("1 contaminated trial retried, 0 still contaminated", result.stderr)
+        records = tree.run_json("dirty")["records"]
+        retrials = [r for r in records if r["kind"] == "retrial"]
+        self.assertEqual(len(retrials), 1)
+        self.assertEqual(retrials[0]["params"]["retrial_of"], "t1")
+        self.assertEqual(retrials[0]["params"]["attempt"], 1)
+        self.assertFalse(retrials[0]["derived"]["contaminated"])
+        # The fake `zcbench run` was given the record's own command, with its repetition.
+        argv = [json.loads(line) for line in tree.argv_log.read_text().splitlines()]
+        run_argv = next(a for a in argv if a[0] == "run")
+        self.assertEqual(run_argv[run_argv.index("--repetition") + 1], "1")
+        self.assertEqual(run_argv[run_argv.index("--rate") + 1], "50000")
+        # The original stays; the comparison reads the clean retrial in its place.
+        self.assertEqual([r["name"] for r in records if r["kind"] == "trial"], ["t0", "t1"])
+        measured = report.compare_module().measured_trials(records)
+        self.assertEqual([r["name"] for r in measured], ["t0", retrials[0]["trial"]["name"]])
+        self.assertEqual(measured[1]["params"]["rx"], "recv")
+        result = tree.run("--suite", "smoke", "--run-id", "kept", "--no-retrial",
+                          env=tree.env(FAKE_BENCH_MODE="contaminated"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual([r for r in tree.run_json("kept")["records"] if r["kind"] == "retrial"],
+                         [])
 
     def test_sigkill_of_run_py_stops_its_child(self):
         # run.py gives its children PR_SET_PDEATHSIG: killed outright (no chance to stop
