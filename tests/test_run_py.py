@@ -1084,6 +1084,31 @@ class CalibrationTest(TempDirTest):
         self.assertAlmostEqual(slower["records"][0]["derived"]["received_pps"],
                                doc["records"][0]["derived"]["received_pps"] * 0.9)
 
+    def test_calibrate_command_runs_the_suite_n_times_and_stores_the_noise(self):
+        tree = FakeTree(self.tmp)
+        result = tree.run("calibrate", "--suite", "smoke", "--runs", "3", "--run-id", "cal")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        out = tree.results / "calibration.json"
+        self.assertEqual(result.stdout.strip().splitlines()[-1], str(out))
+        cal = json.loads(out.read_text())
+        self.assertEqual(cal["kind"], "zcbench calibration")
+        self.assertEqual(cal["runs"], ["cal.0", "cal.1", "cal.2"])
+        self.assertEqual(cal["suite"], "smoke")
+        self.assertEqual(cal["false_alarms"]["fixed_threshold"]["pairs"], 3)
+        self.assertEqual(json.loads((tree.results / "cal" / "calibration.json").read_text()),
+                         cal)
+        for k in range(3):
+            doc = json.loads((tree.results / "cal" / f"aa-{k}.run.json").read_text())
+            self.assertEqual(len([r for r in doc["records"] if r["kind"] == "trial"]), 2)
+        self.assertIn("A/A run 3/3: suite smoke (4 trials)", result.stderr)
+        self.assertIn("false alarms with the fixed 5 % effect", result.stderr)
+        bench_runs = [a for a in map(json.loads, tree.argv_log.read_text().splitlines())
+                      if a[0] == "--suite"]
+        self.assertEqual(len(bench_runs), 3)
+        result = tree.run("calibrate", "--suite", "smoke", "--runs", "1")
+        self.assertEqual(result.returncode, common.EXIT_USAGE, result.stderr)
+        self.assertIn("--runs >= 2", result.stderr)
+
     def test_compare_command_takes_a_calibration(self):
         runs = self.aa_runs(n=4)
         paths = []

@@ -9,6 +9,7 @@ from .common import (CI_SUITE, DEFAULT_LAB_MODE, DEFAULT_SUITE, EXIT_INTERRUPTED
 from .ndr import (NDR_DEFAULTS)
 from .commands import (command_ci, command_compare, command_list, command_report, command_run,
                        command_test, guest_kernels)
+from .calibrate import CALIBRATION_SUITE, DEFAULT_RUNS, command_calibrate
 
 
 class Parser(argparse.ArgumentParser):
@@ -181,6 +182,27 @@ def add_compare_options(parser):
     add_calibration_option(parser)
 
 
+def add_calibrate_options(parser):
+    parser.add_argument("--suite", default=CALIBRATION_SUITE, metavar="NAME",
+                        help=f"the suite run again and again (default {CALIBRATION_SUITE}: "
+                             "suites/definitions/aa.json)")
+    parser.add_argument("--runs", type=positive_int, default=DEFAULT_RUNS, metavar="N",
+                        help=f"A/A runs, compared pairwise (default {DEFAULT_RUNS}; >= 4 for a "
+                             "cross-validated false-alarm rate)")
+    parser.add_argument("--repetitions", type=positive_int, metavar="N",
+                        help="repetitions per trial (default: the suite's own)")
+    parser.add_argument("--lab-mode", choices=LAB_MODES, default=None,
+                        help="where receive work runs, for every trial (default: each trial's own)")
+    parser.add_argument("--results-dir", type=absolute_path, default=REPO_ROOT / "results",
+                        metavar="DIR", help="where the runs go (default: results)")
+    parser.add_argument("--run-id", metavar="ID", help="name of the calibration's run folder")
+    parser.add_argument("-o", "--output", metavar="JSON",
+                        help="the calibration document (default: RESULTS/calibration.json)")
+    parser.add_argument("--no-retrial", action="store_true",
+                        help="keep contaminated trials instead of re-running them")
+    add_setup_options(parser)
+
+
 def add_test_options(parser):
     add_setup_options(parser)
 
@@ -219,6 +241,10 @@ COMMANDS = {
     "compare": Command("compare two saved runs (Mann-Whitney U per configuration): "
                        "compare.html, exit 1 on a regression; runs nothing",
                        add_compare_options, command_compare),
+    "calibrate": Command("A/A experiment: run a small suite N times, compare every pair, "
+                         "store per-metric noise (results/calibration.json) for compare "
+                         "--calibration; reports the false-alarm rate", add_calibrate_options,
+                         command_calibrate),
     "ci": Command(f"run the CI suite ({CI_SUITE}), compare with --baseline, write junit.xml; "
                   "exit 1 on a regression or a conformance failure", add_ci_options,
                   command_ci),
@@ -245,6 +271,8 @@ examples:
   ./run.py --suite smoke --baseline results/<run-id>          compare with an earlier run
   ./run.py compare results/<old-run> results/<new-run>        comparison page, exit 1 on regression
   ./run.py ci --baseline results/<run-id>                     CI gate with junit.xml
+  ./run.py calibrate --runs 6                                 A/A noise and false-alarm rate
+  ./run.py compare A B --calibration results/calibration.json verdicts beyond the A/A noise
 
 exit codes: 0 ok, 1 a check failed, 2 usage, 3 environment, 4 internal, 130 interrupted"""
 

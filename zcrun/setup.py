@@ -86,7 +86,7 @@ def install_plan(command, args):
         required.append("test")
     if getattr(args, "kernel", None):
         required.append("vm")
-    optional = ["peers"] if command in ("run", "ci", "test") else []
+    optional = ["peers"] if command in ("run", "ci", "test", "calibrate") else []
     return required, optional
 
 
