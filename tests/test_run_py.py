@@ -1109,6 +1109,26 @@ class CalibrationTest(TempDirTest):
         self.assertEqual(result.returncode, common.EXIT_USAGE, result.stderr)
         self.assertIn("--runs >= 2", result.stderr)
 
+    def test_ci_gates_with_this_hosts_calibration(self):
+        tree = FakeTree(self.tmp)
+        self.assertEqual(tree.run("ci", "--run-id", "base").returncode, 0)
+        cal = self.compare.calibrate(self.aa_runs(n=3))
+        cal["host"] = context.host_context()
+        (tree.results / "calibration.json").write_text(json.dumps(cal))
+        result = tree.run("ci", "--run-id", "next", "--baseline", str(tree.results / "base"))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("gating with the A/A margins of", result.stderr)
+        verdicts = json.loads((tree.results / "next" / "compare.json").read_text())
+        self.assertEqual(verdicts["calibration"]["runs"], 3)
+        options = tree.run_json("next")["context"]["options"]
+        self.assertEqual(options["calibration"]["runs"], 3)
+        cal["host"] = dict(cal["host"], hostname="elsewhere")
+        (tree.results / "calibration.json").write_text(json.dumps(cal))
+        result = tree.run("ci", "--run-id", "third", "--baseline", str(tree.results / "base"))
+        self.assertIn("not here; the fixed thresholds apply", result.stderr)
+        self.assertIsNone(json.loads((tree.results / "third" / "compare.json").read_text())
+                          ["calibration"])
+
     def test_compare_command_takes_a_calibration(self):
         runs = self.aa_runs(n=4)
         paths = []

@@ -97,6 +97,9 @@ def run_suites(args, suites, results_dir):
         repetitions = suites[0].get("repetitions")
     if isinstance(repetitions, int) and repetitions >= 1:
         options["repetitions"] = repetitions
+    if args.calibration_doc:
+        # The report can say which A/A false-alarm rate the verdicts were judged with.
+        options["calibration"] = compare_module().calibration_summary(args.calibration_doc)
 
     status, exit_code, failed_check = "complete", EXIT_OK, False
     context = None
@@ -368,4 +371,25 @@ def command_ci(args):
     args.junit = True
     if not args.suite and not args.ndr:
         args.suite = [CI_SUITE]
+    if args.baseline and args.calibration is None:
+        args.calibration = own_calibration(Path(args.results_dir).absolute())
     return command_run(args)
+
+
+def own_calibration(results_dir):
+    """RESULTS/calibration.json when ./run.py calibrate measured it on this host (the
+    noise of another machine says nothing about this one), else None."""
+    path = results_dir / "calibration.json"
+    if not path.is_file():
+        return None
+    try:
+        host = (json.loads(path.read_text()).get("host") or {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    here = host_context()
+    if (host.get("hostname"), host.get("cpu_model")) != (here["hostname"], here["cpu_model"]):
+        warn(f"{display_path(path)} was measured on {host.get('hostname')}, not here; "
+             "the fixed thresholds apply")
+        return None
+    warn(f"gating with the A/A margins of {display_path(path)} (./run.py calibrate)")
+    return path
