@@ -28,6 +28,7 @@ TEMPLATE = """
  <tr><th>suites</th><td>{{ (options.suites or ["–"])|join(", ") }}</td></tr>
  <tr><th>lab mode</th><td>{{ options.lab_mode or lab.mode or "–" }}</td></tr>
  <tr><th>repetitions</th><td>{{ options.repetitions or "–" }}</td></tr>
+ {% set cal = options.calibration %}<tr><th>A/A false-alarm rate</th><td>{% if cal %}{% if cal.false_alarm_rate is not none %}{{ "%.1f"|format(100 * cal.false_alarm_rate) }} %{% else %}n/a{% endif %} with the calibrated margins ({{ cal.false_alarm_method }}){% if cal.false_alarm_rate_fixed is not none %}, {{ "%.1f"|format(100 * cal.false_alarm_rate_fixed) }} % with the fixed thresholds{% endif %}: ./run.py calibrate, {{ cal.runs }} runs on {{ (cal.host or {}).hostname or "?" }}, {{ cal.created_at }}{% else %}not measured for this run's verdicts (./run.py calibrate){% endif %}</td></tr>
  <tr><th>command line</th><td>{% if options.argv %}<code>{{ options.argv|join(" ") }}</code>{% else %}–{% endif %}</td></tr>
 </tbody></table>
 <h3>Performance counters</h3>

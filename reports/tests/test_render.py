@@ -52,6 +52,20 @@ class SectionsTest(unittest.TestCase):
                 html = render(doc)
                 self.assertIn("</html>", html)
 
+    def test_environment_states_the_aa_false_alarm_rate(self):
+        from reports.sections import environment
+        doc = fixture_doc(NAMES[0])
+        _, html = environment.render(from_doc(doc))
+        self.assertIn("not measured for this run", str(html))
+        doc = copy.deepcopy(doc)
+        doc.setdefault("context", {}).setdefault("options", {})["calibration"] = {
+            "created_at": "2026-12-02T02:00:00Z", "host": {"hostname": "lab1"}, "runs": 6,
+            "margins": {}, "false_alarm_rate": 0.031, "false_alarm_rate_fixed": 0.27,
+            "false_alarm_method": "cross-validated"}
+        _, html = environment.render(from_doc(doc))
+        self.assertIn("3.1 % with the calibrated margins (cross-validated), 27.0 %", str(html))
+        self.assertIn("6 runs on lab1", str(html))
+
     def test_conformance_matrix_shows_reason_inline(self):
         html = rendered("complete")
         self.assertIn("unsupported: bind(XDP_ZEROCOPY) on veth", html)
