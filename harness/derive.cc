@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/attribution.h"
+#include "harness/contamination.h"
 #include "harness/trial.h"
 
 namespace zc {
@@ -89,6 +90,7 @@ json derive_trial(const json& params, const json& raw) {
   d["loss_ratio"] = c.sent ? json(double(a.lost) / double(c.sent)) : json(nullptr);
   d["drops"] = a.to_json();
   d["reconciliation_ok"] = a.reconciled;
+  d["contamination"] = contamination_json(params, raw);  // harness/contamination.h
   return d;
 }
 

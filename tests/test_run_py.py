@@ -780,6 +780,9 @@ class NdrSearchTest(unittest.TestCase):
         measurer = model_trial(400_000, 1_000_000)
         steps, _ = self.search(ndr_spec(resolution="5%"), measurer)
         self.assertEqual({s["kind"] for s in steps}, {"ndr_step"})
+        for step in steps:  # every field the schema requires of a record
+            self.assertLessEqual({"kind", "suite", "name", "params", "status", "reason", "raw",
+                                  "derived", "trial"}, set(step))
         self.assertEqual(len(steps), len(measurer.returned))
         for step, (trial, as_returned) in zip(steps, measurer.returned):
             self.assertIs(step["trial"], trial)

@@ -181,7 +181,7 @@ def step_record(spec, search_id, number, role, offered, outcome, trial):
             "params": {"ndr_search_id": search_id, "ndr_step": number, "ndr_role": role,
                        "offered_pps": offered, "loss_threshold": float(spec["loss_ratio"])},
             "status": trial.get("status"), "reason": trial.get("reason", ""),
-            "derived": {"ndr_outcome": outcome}, "trial": trial}
+            "raw": {}, "derived": {"ndr_outcome": outcome}, "trial": trial}
 
 
 def ndr_search(spec, measurer, search_id, clock=time.monotonic, emit=None):
