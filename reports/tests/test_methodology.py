@@ -150,6 +150,16 @@ class NdrSectionTest(unittest.TestCase):
         del bad["records"][1]["trial"]
         self.assertTrue(validate.errors(bad))
 
+    def test_run_pys_step_and_retrial_records_are_schema_valid(self):
+        # The records zcrun writes around a harness trial, as zcrun builds them.
+        from zcrun import ndr as zndr, retrial as zretrial
+        inner = trial(rx="recv", rep=1, received=250_000.0)
+        spec = dict(zndr.NDR_DEFAULTS, rx="recv", payload_bytes=272, suite="quick")
+        step = zndr.step_record(spec, "quick-0", 0, "max", None, "loss", copy.deepcopy(inner))
+        again = zretrial.retrial_record(inner, 1, copy.deepcopy(inner))
+        doc = trial_doc([ndr_record(), inner, step, again])
+        self.assertEqual(validate.errors(doc), [])
+
     def test_table_has_ceiling_tags_and_steps(self):
         run = from_doc(self.doc())
         rows = ndr.rows(run)
