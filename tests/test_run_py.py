@@ -27,7 +27,8 @@ RUN_PY = REPO_ROOT / "run.py"
 
 sys.path.insert(0, str(REPO_ROOT))
 
-from zcrun import children, cli, common, context, ndr, report, results, setup  # noqa: E402  (after the path)
+from zcrun import (children, cli, common, context, ndr, report, results, setup,  # noqa: E402
+                   suites)
 
 
 def write_executable(path, text):
@@ -1021,6 +1022,23 @@ def aa_doc(run_id, rng, run_shift=0.0, cpu_shift=0.0, reps=5, rep_noise=0.01):
                             "loss_ratio": 0.0}})
     return {"schema_version": 1, "run_id": run_id, "status": "complete",
             "context": {"host": {"hostname": "h", "cpu_model": "m"}}, "records": records}
+
+
+class BenchListingTest(unittest.TestCase):
+    BENCH = REPO_ROOT / "build" / "zcbench-bench"
+
+    @unittest.skipUnless(os.access(REPO_ROOT / "build" / "zcbench-bench", os.X_OK),
+                         "zcbench-bench not built")
+    def test_trial_count_is_the_benchs_expansion(self):
+        # quick.json has 5 entries whose lists expand to many more trials: the progress
+        # line used to say 5 where the bench ran them all.
+        quick = suites.load_suite("quick")
+        listed = subprocess.run([str(self.BENCH), "--suite", quick["path"], "--list-trials"],
+                                stdout=subprocess.PIPE, text=True, check=True).stdout
+        count = suites.bench_trial_count(self.BENCH, quick)
+        self.assertEqual(count, len(listed.splitlines()))
+        self.assertGreater(count, len(quick["trials"]))
+        self.assertIsNone(suites.bench_trial_count(self.BENCH, {"path": "/nonexistent.json"}))
 
 
 class CalibrationTest(TempDirTest):
