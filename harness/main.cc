@@ -225,6 +225,10 @@ int cmd_run(Args& a, const std::vector<std::string>& argv) {
   }
   std::string st = rec["status"];
   if (st == "pass") return kExitOk;
+  if (st == "error") {  // an exception after the workers started (run_trial)
+    std::cerr << "zcbench: " << rec["reason"].get<std::string>() << "\n";
+    return out.exit_code ? out.exit_code : kExitInternal;
+  }
   if (st == "skip") {
     std::cerr << "zcbench: " << rec["reason"].get<std::string>() << "\n";
     return kExitEnvironment;
