@@ -22,6 +22,29 @@ FloodShare flood_worker_share(double rate_pps, uint64_t max_packets, int worker,
   return s;
 }
 
+SizeCycle::SizeCycle(std::vector<Entry> entries) : entries_(std::move(entries)), current_(entries_.size(), 0) {
+  for (const auto& e : entries_) period_ += long(e.weight);
+  if (entries_.empty() || period_ <= 0) throw InternalError("a size mix needs at least one entry of weight > 0");
+}
+
+// nginx's smooth weighted round-robin: every step each entry gains its
+// weight, the largest current value is chosen and loses the total.
+size_t SizeCycle::next() {
+  size_t best = 0;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    current_[i] += long(entries_[i].weight);
+    if (current_[i] > current_[best]) best = i;
+  }
+  current_[best] -= period_;
+  return entries_[best].payload_bytes;
+}
+
+size_t SizeCycle::largest() const {
+  size_t m = 0;
+  for (const auto& e : entries_) m = std::max(m, e.payload_bytes);
+  return m;
+}
+
 std::vector<int> flood_worker_flows(int flows, int worker, int workers) {
   std::vector<int> mine;
   for (int f = 0; f < std::max(1, flows); ++f)

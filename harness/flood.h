@@ -38,6 +38,29 @@ FloodShare flood_worker_share(double rate_pps, uint64_t max_packets, int worker,
 // The flows worker w of `workers` sends, in its round-robin order.
 std::vector<int> flood_worker_flows(int flows, int worker, int workers);
 
+// A frame-size mix (TrialSpec::size_mix, parsed by the params table into
+// frame bytes : weight) as a deterministic cycle: smooth weighted
+// round-robin, so over every period of sum(weights) packets each size
+// appears exactly `weight` times, spread out (64:7,576:4,1518:1 never sends
+// seven 64-byte frames back to back). Sizes are UDP payload bytes here
+// (frame - kEthernetOverhead).
+class SizeCycle {
+ public:
+  struct Entry {
+    size_t payload_bytes;
+    unsigned weight;
+  };
+  explicit SizeCycle(std::vector<Entry> entries);
+  size_t next();
+  size_t period() const { return period_; }
+  size_t largest() const;
+
+ private:
+  std::vector<Entry> entries_;
+  std::vector<long> current_;
+  long period_ = 0;
+};
+
 class FloodGenerator {
  public:
   FloodGenerator(TxDriver& driver, const FloodSpec& spec) : driver_(driver), spec_(spec) {}

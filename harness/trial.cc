@@ -269,9 +269,7 @@ std::optional<TrialOutcome> run_workers(TrialRun& run) {
 
 }  // namespace
 
-TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_stop) {
-  TrialRun run(spec, external_stop);
-  validate_step(run);
+TrialOutcome run_prepared_trial(TrialRun& run) {
   if (auto why = probe_step(run)) return skip_outcome(run, *why);
   build_lab(run);
   std::optional<TrialOutcome> early;
@@ -284,6 +282,12 @@ TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_
   stop_workers(run);  // every path: no thread outlives the trial
   if (error) return error_outcome(run, error);
   return early ? *early : TrialOutcome{run.record, false};
+}
+
+TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* external_stop) {
+  TrialRun run(spec, external_stop);
+  validate_step(run);
+  return run_prepared_trial(run);
 }
 
 }  // namespace zc

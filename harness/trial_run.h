@@ -160,6 +160,11 @@ void check_worker_errors(const TrialRun& run);
 void collect(TrialRun& run);
 void build_record(TrialRun& run);
 
+// Everything after validate_step: probe, lab, workers, record (run_trial is
+// validate_step + this; tests call it with a validated run whose generator
+// they chose).
+TrialOutcome run_prepared_trial(TrialRun& run);
+
 // Helpers the steps share.
 Snapshot take_snapshot(const TrialRun& run);
 uint64_t sub(uint64_t b, uint64_t a);
