@@ -273,13 +273,19 @@ TrialOutcome run_prepared_trial(TrialRun& run) {
   if (auto why = probe_step(run)) return skip_outcome(run, *why);
   build_lab(run);
   std::optional<TrialOutcome> early;
-  std::exception_ptr error;
+  std::exception_ptr error, usage;
   try {
     early = run_workers(run);
+  } catch (const UsageError&) {
+    // A driver's open() found the configuration impossible (e.g. a snaplen
+    // that cuts the frames): still the caller's usage error, exit 2, as
+    // before any worker ran, once every worker is stopped.
+    usage = std::current_exception();
   } catch (...) {
     error = std::current_exception();
   }
   stop_workers(run);  // every path: no thread outlives the trial
+  if (usage) std::rethrow_exception(usage);
   if (error) return error_outcome(run, error);
   return early ? *early : TrialOutcome{run.record, false};
 }

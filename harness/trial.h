@@ -77,9 +77,9 @@ struct TrialOutcome {
 
 // Runs the trial (the steps: harness/trial_run.h). A transport the kernel
 // cannot run becomes a `skip` record ("unsupported: <kernel's reason>");
-// usage errors, and an environment that cannot build the lab, are thrown
-// before any worker starts; any exception after that ends the trial as an
-// `error` record (reason, exit_code). `stop` (may be null) aborts early (Ctrl-C).
+// usage errors (also those a driver's open() finds), and an environment that
+// cannot build the lab, are thrown; any other exception once workers started
+// ends the trial as an `error` record (reason, exit_code). `stop` (may be null) aborts early (Ctrl-C).
 TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* stop);
 
 // Derived figures from raw counters: the one place rates and ratios are

@@ -70,3 +70,17 @@ TEST(trial_error, EnvErrorAfterWorkersStartKeepsItsExitCode) {
 
 }  // namespace
 }  // namespace zc
+
+namespace zc {
+namespace {
+
+// A usage error from a worker (a driver's open() finding the configuration
+// impossible, or later) stays a usage error (exit 2), every
+// worker stopped first.
+TEST(trial_error, UsageErrorFromAWorkerStaysAUsageError) {
+  if (auto why = netns_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  EXPECT_THROW(run_failing<UsageError>(), UsageError);
+}
+
+}  // namespace
+}  // namespace zc
