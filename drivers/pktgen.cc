@@ -375,6 +375,12 @@ GeneratorInfo pktgen_generator_info() {
   };
   g.probe = probe_pktgen;
   g.make = [] { return std::make_unique<PktgenGenerator>(); };
+  // Its packets carry its own header; sent is read off the generator veth,
+  // where each transmit the peer refused raised tx_dropped and `errors` and
+  // was sent again (measured: tx_dropped == errors, no gap): not a loss.
+  g.packets = PacketFormat::pktgen;
+  g.sent = SentFrom::gen_link_tx;
+  g.resent_stat = "errors";
   return g;
 }
 

@@ -194,6 +194,9 @@ GeneratorInfo trafgen_generator_info() {
                {"ring_size", OptionType::size, "0", "--ring-size (0: trafgen's default)", 0, 1ll << 32, {}}};
   g.probe = [] { return peer_installed("trafgen", "-v", "trafgen", "netsniff-ng"); };
   g.make = [] { return std::make_unique<TrafgenGenerator>(); };
+  // Its frames carry no header the sink could check; sent is the veth's.
+  g.packets = PacketFormat::count;
+  g.sent = SentFrom::gen_link_tx;
   return g;
 }
 

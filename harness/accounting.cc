@@ -45,6 +45,59 @@ uint64_t LatencyHistogram::quantile(double q) const {
   return max_;
 }
 
+void LatencyHistogram::merge(const LatencyHistogram& o) {
+  for (size_t i = 0; i < buckets_.size(); ++i) buckets_[i] += o.buckets_[i];
+  count_ += o.count_;
+  max_ = std::max(max_, o.max_);
+}
+
+bool SeqSet::insert(uint64_t seq) {
+  if (seq >= kMaxTracked) {
+    ++untracked_;
+    return false;
+  }
+  const size_t ci = size_t(seq / kChunkBits);
+  if (ci >= chunks_.size()) chunks_.resize(ci + 1);
+  Chunk& c = chunks_[ci];
+  if (c.count == kChunkBits) return false;
+  if (!c.bits) c.bits.reset(new uint64_t[kChunkBits / 64]());
+  const uint64_t bit = seq % kChunkBits;
+  uint64_t& word = c.bits[bit / 64];
+  const uint64_t mask = 1ull << (bit % 64);
+  if (word & mask) return false;
+  word |= mask;
+  if (++c.count == kChunkBits) c.bits.reset();  // full: the count says it all
+  if (size_ == 0 || seq > highest_) highest_ = seq;
+  ++size_;
+  return true;
+}
+
+bool SeqSet::contains(uint64_t seq) const {
+  const size_t ci = size_t(seq / kChunkBits);
+  if (seq >= kMaxTracked || ci >= chunks_.size()) return false;
+  const Chunk& c = chunks_[ci];
+  if (c.count == kChunkBits) return true;
+  if (!c.bits) return false;
+  const uint64_t bit = seq % kChunkBits;
+  return c.bits[bit / 64] & (1ull << (bit % 64));
+}
+
+void SeqSet::merge(const SeqSet& o) {
+  untracked_ += o.untracked_;
+  for (size_t ci = 0; ci < o.chunks_.size(); ++ci) {
+    const Chunk& oc = o.chunks_[ci];
+    if (oc.count == 0) continue;
+    const uint64_t base = uint64_t(ci) * kChunkBits;
+    if (oc.count == kChunkBits) {
+      for (uint64_t b = 0; b < kChunkBits; ++b) insert(base + b);
+      continue;
+    }
+    for (uint64_t w = 0; w < kChunkBits / 64; ++w)
+      for (uint64_t word = oc.bits[w]; word; word &= word - 1)
+        insert(base + w * 64 + uint64_t(__builtin_ctzll(word)));
+  }
+}
+
 bool SequenceTracker::test_and_set(uint64_t seq) {
   uint64_t bit = seq % kWindow;
   uint64_t mask = 1ull << (bit % 64);
@@ -115,6 +168,7 @@ void Accounting::inspect(const uint8_t* payload, size_t len) {
     return;
   }
   flows_[h.flow].on_seq(h.seq);
+  if (exact_) sets_[h.flow].insert(h.seq);
   if (h.tx_ns != 0 && batch_ns_ >= window_start_.load(std::memory_order_relaxed) &&
       batch_ns_ < window_end_.load(std::memory_order_relaxed) && batch_ns_ >= h.tx_ns) {
     latency_.add(batch_ns_ - h.tx_ns);
@@ -136,6 +190,7 @@ void Accounting::inspect_pktgen(const uint8_t* payload, size_t len) {
   // pktgen numbers from 1; the tracker's gap count assumes a stream from 0.
   uint32_t seq = be32(4);
   pktgen_seq_.on_seq(seq ? seq - 1 : 0);
+  if (exact_) pktgen_set_.insert(seq ? seq - 1 : 0);
 }
 
 uint64_t Accounting::unique() const {
@@ -178,7 +233,9 @@ nlohmann::json Accounting::sequence_json() const {
   return j;
 }
 
-nlohmann::json Accounting::latency_json() const {
+nlohmann::json Accounting::latency_json() const { return latency_histogram_json(latency_); }
+
+nlohmann::json latency_histogram_json(const LatencyHistogram& latency_) {
   nlohmann::json j;
   j["count"] = latency_.count();
   if (latency_.count() == 0) {
@@ -193,6 +250,119 @@ nlohmann::json Accounting::latency_json() const {
     j["max"] = latency_.max();
   }
   return j;
+}
+
+AccountingSet::AccountingSet(AccountingMode mode, int flows, int workers) : mode_(mode) {
+  for (int i = 0; i < std::max(1, workers); ++i) {
+    workers_.push_back(std::make_unique<Accounting>(mode, flows));
+    if (workers > 1) workers_.back()->track_exact();
+  }
+}
+
+void AccountingSet::set_latency_window(uint64_t start_ns, uint64_t end_ns) {
+  for (auto& w : workers_) w->set_latency_window(start_ns, end_ns);
+}
+
+uint64_t AccountingSet::packets() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_) n += w->packets();
+  return n;
+}
+
+uint64_t AccountingSet::bytes() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_) n += w->bytes();
+  return n;
+}
+
+uint64_t AccountingSet::corrupt() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_) n += w->corrupt();
+  return n;
+}
+
+AccountingSet::Merged AccountingSet::merge() const {
+  Merged m;
+  const Accounting& first = *workers_.front();
+  for (size_t f = 0; f < first.flows_.size(); ++f) {
+    SeqSet all;
+    uint64_t headers = 0, highest = 0;
+    bool started = false;
+    for (const auto& w : workers_) {
+      const SequenceTracker& t = w->flows_[f];
+      all.merge(w->sets_[f]);
+      headers += t.unique + t.duplicates;
+      m.reordered += t.reordered;
+      m.too_old += t.too_old;
+      if (t.started) highest = started ? std::max(highest, t.highest) : t.highest, started = true;
+    }
+    // Numbers beyond SeqSet::kMaxTracked count as unique, unchecked.
+    const uint64_t unique = all.size() + all.untracked();
+    m.unique += unique;
+    m.duplicates += headers - std::min(headers, unique);
+    if (started) m.gaps += highest + 1 - std::min(unique, highest + 1);
+  }
+  if (mode_ == AccountingMode::pktgen) {
+    SeqSet all;
+    uint64_t headers = 0, highest = 0;
+    bool started = false;
+    m.reordered = m.too_old = 0;
+    for (const auto& w : workers_) {
+      const SequenceTracker& t = w->pktgen_seq_;
+      all.merge(w->pktgen_set_);
+      headers += t.unique + t.duplicates;
+      m.reordered += t.reordered;
+      m.too_old += t.too_old;
+      if (t.started) highest = started ? std::max(highest, t.highest) : t.highest, started = true;
+    }
+    const uint64_t unique = all.size() + all.untracked();
+    m.pktgen_repeats = headers - std::min(headers, unique);
+    m.gaps = started ? highest + 1 - std::min(unique, highest + 1) : 0;
+  }
+  return m;
+}
+
+uint64_t AccountingSet::unique() const {
+  if (workers_.size() == 1) return workers_[0]->unique();
+  if (mode_ != AccountingMode::full) return packets();
+  uint64_t counted_only = 0;
+  for (const auto& w : workers_) counted_only += w->counted_only_;
+  return merge().unique + counted_only;
+}
+
+uint64_t AccountingSet::duplicates() const {
+  if (workers_.size() == 1) return workers_[0]->duplicates();
+  return mode_ == AccountingMode::full ? merge().duplicates : 0;
+}
+
+nlohmann::json AccountingSet::sequence_json() const {
+  if (workers_.size() == 1) return workers_[0]->sequence_json();
+  const Merged m = merge();
+  uint64_t counted_only = 0, foreign = 0, headers = 0;
+  for (const auto& w : workers_) counted_only += w->counted_only_, foreign += w->foreign_, headers += w->pktgen_headers_;
+  nlohmann::json j;
+  j["checked"] = mode_ == AccountingMode::full && counted_only == 0;
+  if (mode_ == AccountingMode::pktgen) {
+    j["pktgen_headers"] = headers;
+    j["pktgen_repeats"] = m.pktgen_repeats;
+  }
+  j["unique"] = unique();
+  j["duplicates"] = duplicates();
+  j["reordered"] = m.reordered;
+  j["too_old"] = m.too_old;
+  j["gaps"] = m.gaps;
+  j["corrupt"] = corrupt();
+  j["foreign"] = foreign;
+  j["counted_only"] = counted_only;
+  j["merged_workers"] = workers_.size();
+  return j;
+}
+
+nlohmann::json AccountingSet::latency_json() const {
+  if (workers_.size() == 1) return workers_[0]->latency_json();
+  LatencyHistogram all;
+  for (const auto& w : workers_) all.merge(w->latency());
+  return latency_histogram_json(all);
 }
 
 }  // namespace zc

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ class LatencyHistogram {
   }
   uint64_t count() const { return count_; }
   uint64_t max() const { return max_; }
+  void merge(const LatencyHistogram& o);
   // Upper bound of the bucket holding quantile q (0..1); 0 when empty.
   uint64_t quantile(double q) const;
   static size_t index(uint64_t ns);
@@ -72,6 +74,41 @@ class SequenceTracker {
   void advance_to(uint64_t seq);
   std::vector<uint64_t> seen_;
 };
+
+// Every sequence number of one flow seen by one sink worker, exactly: a
+// bitmap in chunks of 64 Ki numbers, a chunk's bits freed once all are set
+// (so a lossless flow costs a few bytes per 64 Ki packets, a lossy one at
+// most 1 bit per number). Used when several workers share a flow: their sets'
+// union is what arrived (trial-level loss, duplicates and gaps are exact
+// however the kernel spread the flow; docs/accounting-workers.md).
+class SeqSet {
+ public:
+  static constexpr uint64_t kChunkBits = 65536;
+  // Sequence numbers at or above this are not tracked (a flow of 2^36
+  // packets is beyond any trial's bound; pktgen's are 32-bit): counted apart.
+  static constexpr uint64_t kMaxTracked = 1ull << 36;
+  // True when seq was not in the set yet.
+  bool insert(uint64_t seq);
+  bool contains(uint64_t seq) const;
+  uint64_t size() const { return size_; }
+  uint64_t untracked() const { return untracked_; }
+  // Highest number inserted (valid when size() > 0).
+  uint64_t highest() const { return highest_; }
+  // Union: this |= o.
+  void merge(const SeqSet& o);
+
+ private:
+  struct Chunk {
+    std::unique_ptr<uint64_t[]> bits;  // null: empty, or full when count == kChunkBits
+    uint32_t count = 0;
+  };
+  std::vector<Chunk> chunks_;
+  uint64_t size_ = 0;
+  uint64_t untracked_ = 0;
+  uint64_t highest_ = 0;
+};
+
+class AccountingSet;
 
 class Accounting {
  public:
@@ -117,8 +154,11 @@ class Accounting {
   uint64_t foreign() const { return foreign_; }
 
  private:
+  friend class AccountingSet;
   void inspect(const uint8_t* payload, size_t len);
   void inspect_pktgen(const uint8_t* payload, size_t len);
+  // AccountingSet with several workers: keep the exact sets too.
+  void track_exact() { exact_ = true, sets_.resize(flows_.size()); }
 
   AccountingMode mode_;
   std::atomic<uint64_t> packets_{0};
@@ -136,6 +176,52 @@ class Accounting {
   // repeat, never as a duplicate; gaps are exact either way.
   SequenceTracker pktgen_seq_;
   uint64_t pktgen_headers_ = 0;
+  bool exact_ = false;
+  std::vector<SeqSet> sets_;  // per flow, when exact_
+  SeqSet pktgen_set_;         // pktgen mode, when exact_
 };
+
+// The trial's accounting over its sink workers: one Accounting per worker
+// (each written by its own sink thread only), merged when asked. With one
+// worker every figure is that worker's, exactly as before workers existed.
+// With several, per-flow sequence state is merged, never the workers' own
+// gap counts: unique = size of the union of the workers' sets, duplicates =
+// packets with a valid header − unique, gaps = highest + 1 − unique (per
+// flow). "reordered" stays per worker: a packet that reached its worker after
+// a higher number of the same flow had reached that same worker; the order
+// between concurrently running workers is not observed, so spreading a flow
+// over workers does not by itself count as reordering.
+class AccountingSet {
+ public:
+  AccountingSet(AccountingMode mode, int flows, int workers);
+  int workers() const { return int(workers_.size()); }
+  Accounting& worker(int i) { return *workers_.at(size_t(i)); }
+  const Accounting& worker(int i) const { return *workers_.at(size_t(i)); }
+  AccountingMode mode() const { return mode_; }
+
+  void set_latency_window(uint64_t start_ns, uint64_t end_ns);
+  uint64_t packets() const;  // any time (relaxed sums)
+
+  // After every sink stopped.
+  uint64_t bytes() const;
+  uint64_t unique() const;
+  uint64_t duplicates() const;
+  uint64_t corrupt() const;
+  nlohmann::json sequence_json() const;
+  nlohmann::json latency_json() const;
+
+ private:
+  struct Merged {
+    uint64_t unique = 0, duplicates = 0, gaps = 0, reordered = 0, too_old = 0;
+    uint64_t pktgen_repeats = 0;
+  };
+  Merged merge() const;
+
+  AccountingMode mode_;
+  std::vector<std::unique_ptr<Accounting>> workers_;
+};
+
+// The record's latency block of one histogram.
+nlohmann::json latency_histogram_json(const LatencyHistogram& h);
 
 }  // namespace zc

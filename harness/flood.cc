@@ -5,10 +5,52 @@
 #include <algorithm>
 #include <vector>
 
+#include "harness/errors.h"
 #include "harness/flood_header.h"
+#include "harness/generator.h"
 #include "harness/pacer.h"
+#include "harness/registry.h"
+#include "harness/trial.h"
 
 namespace zc {
+
+FloodShare flood_worker_share(double rate_pps, uint64_t max_packets, int worker, int workers) {
+  workers = std::max(1, workers);
+  FloodShare s;
+  s.rate_pps = rate_pps > 0 ? rate_pps / workers : rate_pps;
+  if (max_packets) s.max_packets = max_packets / uint64_t(workers) + (uint64_t(worker) < max_packets % uint64_t(workers));
+  return s;
+}
+
+SizeCycle::SizeCycle(std::vector<Entry> entries) : entries_(std::move(entries)), current_(entries_.size(), 0) {
+  for (const auto& e : entries_) period_ += long(e.weight);
+  if (entries_.empty() || period_ <= 0) throw InternalError("a size mix needs at least one entry of weight > 0");
+}
+
+// nginx's smooth weighted round-robin: every step each entry gains its
+// weight, the largest current value is chosen and loses the total.
+size_t SizeCycle::next() {
+  size_t best = 0;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    current_[i] += long(entries_[i].weight);
+    if (current_[i] > current_[best]) best = i;
+  }
+  current_[best] -= period_;
+  return entries_[best].payload_bytes;
+}
+
+size_t SizeCycle::largest() const {
+  size_t m = 0;
+  for (const auto& e : entries_) m = std::max(m, e.payload_bytes);
+  return m;
+}
+
+std::vector<int> flood_worker_flows(int flows, int worker, int workers) {
+  std::vector<int> mine;
+  for (int f = 0; f < std::max(1, flows); ++f)
+    if (f % std::max(1, workers) == worker) mine.push_back(f);
+  return mine;
+}
 
 void FloodGenerator::run(uint64_t start_ns, const std::atomic<bool>& stop) {
   Pacer pacer(spec_.rate_pps, spec_.burst, start_ns);
@@ -20,10 +62,11 @@ void FloodGenerator::run(uint64_t start_ns, const std::atomic<bool>& stop) {
   const uint64_t max_lag =
       pacer.unlimited() ? UINT64_MAX : std::max<uint64_t>(batch_cap * 4, uint64_t(spec_.rate_pps / 50.0));
   const uint32_t body_sum = flood_body_sum(spec_.payload_bytes);
-  const int flows = std::max(1, spec_.flows);
-  std::vector<uint64_t> flow_seq(size_t(flows), 0);
+  const std::vector<int> my_flows = flood_worker_flows(spec_.flows, spec_.worker, spec_.workers);
+  if (my_flows.empty()) throw InternalError("flood worker " + std::to_string(spec_.worker) + " has no flow to send");
+  std::vector<uint64_t> flow_seq(my_flows.size(), 0);
   uint64_t k = 0;
-  int flow = 0;
+  size_t next = 0;  // index into my_flows
   wait_until(start_ns);
   while (!stop.load(std::memory_order_relaxed)) {
     uint64_t now = monotonic_ns();
@@ -49,22 +92,114 @@ void FloodGenerator::run(uint64_t start_ns, const std::atomic<bool>& stop) {
       continue;
     }
     uint64_t tx_ns = monotonic_ns();
-    uint64_t seq = flow_seq[size_t(flow)];
+    const int flow = my_flows[next];
+    uint64_t seq = flow_seq[next];
     for (size_t i = 0; i < bufs.size(); ++i)
       flood_stamp(bufs[i], spec_.payload_bytes, FloodHeader{seq + i, tx_ns, uint16_t(flow)}, body_sum);
     size_t accepted = driver_.commit(bufs.size(), flow);
     ++commits_;
-    flow_seq[size_t(flow)] += accepted;
+    flow_seq[next] += accepted;
     k += accepted;
     sent_.store(k, std::memory_order_relaxed);
     if (accepted < bufs.size()) refusals_ += bufs.size() - accepted;
-    if (accepted > 0) flow = (flow + 1) % flows;
+    if (accepted > 0) next = (next + 1) % my_flows.size();
   }
   driver_.flush();
 }
 
 nlohmann::json FloodGenerator::stats() const {
   return {{"sent", sent()}, {"refusals", refusals_}, {"schedule_slips", slips_}, {"commits", commits_}};
+}
+
+}  // namespace zc
+
+namespace zc {
+namespace {
+
+// The flood as a Generator: one instance per generator worker, each with its
+// own TX driver instance (its own sockets / ring / XSK), sending its flows at
+// its share of the rate.
+class FloodSource : public Generator {
+ public:
+  void open(const GenContext& g) override {
+    const LabPort& port = g.lab->ports().at(0);
+    TxContext ctx;
+    ctx.ifname = port.gen_ifname;
+    ctx.ifindex = port.gen_ifindex;
+    ctx.src_ip = port.gen_ip;
+    ctx.dst_ip = port.sink_ip;
+    ctx.src_mac = port.gen_mac;
+    ctx.dst_mac = port.traffic_dst_mac;
+    ctx.src_port = kFloodSrcPortBase;
+    ctx.dst_port = kFloodUdpPort;
+    ctx.payload_bytes = g.payload_bytes;
+    ctx.mtu = g.mtu;
+    ctx.flows = g.flows;
+    ctx.options = g.tx_options;
+    for (const auto& p : g.lab->ports())
+      ctx.ports.push_back({p.gen_ifname, p.gen_ifindex, p.gen_ip, p.sink_ip, p.gen_mac, p.traffic_dst_mac});
+    ctx.worker = g.worker;
+    ctx.workers = g.workers;
+    ctx.queue = g.queue;
+    ctx.cpu = g.cpu;
+    if (!g.tx) throw InternalError("the flood was given no TX transport");
+    tx_ = g.tx->make_tx();
+    tx_->open(ctx);
+    spec_.payload_bytes = g.payload_bytes;
+    spec_.rate_pps = g.rate_pps;
+    spec_.burst = g.burst;
+    spec_.flows = g.flows;
+    spec_.max_packets = g.count;
+    spec_.worker = g.worker;
+    spec_.workers = g.workers;
+  }
+  void run(uint64_t start_ns, uint64_t end_ns, const std::atomic<bool>& stop) override {
+    spec_.end_ns = end_ns;
+    flood_ = std::make_unique<FloodGenerator>(*tx_, spec_);
+    flood_ptr_.store(flood_.get(), std::memory_order_release);
+    flood_->run(start_ns, stop);
+  }
+  uint64_t sent() const override {
+    const FloodGenerator* f = flood_ptr_.load(std::memory_order_acquire);
+    return f ? f->sent() : 0;
+  }
+  uint64_t refusals() const override {
+    const FloodGenerator* f = flood_ptr_.load(std::memory_order_acquire);
+    return f ? f->refusals() : 0;
+  }
+  nlohmann::json driver_stats() override {
+    nlohmann::json flood = flood_ ? flood_->stats() : FloodGenerator(*tx_, spec_).stats();
+    nlohmann::json tx = tx_ ? tx_->kernel_stats() : nlohmann::json::object();
+    return {{"tx", tx.is_null() ? nlohmann::json::object() : tx}, {"flood", flood}};
+  }
+  nlohmann::json stats() override { return flood_ ? flood_->stats() : nlohmann::json::object(); }
+
+ private:
+  std::unique_ptr<TxDriver> tx_;
+  FloodSpec spec_;
+  std::unique_ptr<FloodGenerator> flood_;
+  std::atomic<const FloodGenerator*> flood_ptr_{nullptr};  // the meter thread reads sent() before run() set it
+};
+
+}  // namespace
+
+const GeneratorInfo& flood_generator_info() {
+  static const GeneratorInfo info = [] {
+    GeneratorInfo g;
+    g.name = kFloodGenerator;
+    g.description = "the FPGA-style flood: sequence-numbered, paced UDP datagrams through the TX transport (--tx)";
+    g.make = [] { return std::make_unique<FloodSource>(); };
+    g.packets = PacketFormat::flood;
+    g.sent = SentFrom::own_count;  // packets the kernel accepted, counted as sent
+    g.tx_transport = true;
+    g.max_workers = 1024;          // one TX driver instance per worker; each needs a flow (flows <= 1024)
+    return g;
+  }();
+  return info;
+}
+
+const GeneratorInfo& trial_generator_info(const std::string& name) {
+  return name == kFloodGenerator ? flood_generator_info() : find_generator(name);
 }
 
 }  // namespace zc

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "harness/driver.h"
 
@@ -17,6 +18,47 @@ struct FloodSpec {
   int flows = 1;           // round-robin over flows, one UDP source port each
   uint64_t max_packets = 0;  // 0: bounded by time only
   uint64_t end_ns = 0;     // CLOCK_MONOTONIC time at which the flood stops by itself
+  // Generator workers: this flood sends only the flows f with
+  // f % workers == worker (round-robin over those), so each flow's sequence
+  // stays one worker's; rate_pps and max_packets are this worker's share
+  // (flood_worker_share).
+  int worker = 0;
+  int workers = 1;
+};
+
+// Worker w's share of a trial's rate and count, so that the shares add up to
+// exactly the trial's: rate / workers each; count / workers, the remainder
+// going to the first workers.
+struct FloodShare {
+  double rate_pps = 0;
+  uint64_t max_packets = 0;
+};
+FloodShare flood_worker_share(double rate_pps, uint64_t max_packets, int worker, int workers);
+
+// The flows worker w of `workers` sends, in its round-robin order.
+std::vector<int> flood_worker_flows(int flows, int worker, int workers);
+
+// A frame-size mix (TrialSpec::size_mix, parsed by the params table into
+// frame bytes : weight) as a deterministic cycle: smooth weighted
+// round-robin, so over every period of sum(weights) packets each size
+// appears exactly `weight` times, spread out (64:7,576:4,1518:1 never sends
+// seven 64-byte frames back to back). Sizes are UDP payload bytes here
+// (frame - kEthernetOverhead).
+class SizeCycle {
+ public:
+  struct Entry {
+    size_t payload_bytes;
+    unsigned weight;
+  };
+  explicit SizeCycle(std::vector<Entry> entries);
+  size_t next();
+  size_t period() const { return period_; }
+  size_t largest() const;
+
+ private:
+  std::vector<Entry> entries_;
+  std::vector<long> current_;
+  long period_ = 0;
 };
 
 class FloodGenerator {
@@ -31,6 +73,7 @@ class FloodGenerator {
   // sequence number) and how often the schedule was rebased because the
   // sender fell more than a catch-up allowance behind.
   nlohmann::json stats() const;
+  uint64_t refusals() const { return refusals_; }  // after run()
 
  private:
   TxDriver& driver_;

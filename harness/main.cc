@@ -143,6 +143,15 @@ bool parse_trial_flag(Args& a, const std::string& f, TrialSpec& s, bool& json_ou
   else if (f == "--artifacts") s.artifacts_dir = a.value(f);
   else if (f == "--perf-events") s.perf_events = split_commas(a.value(f));
   else if (f == "--repetition") s.repetition = int(parse_integer(f, a.value(f)));
+  // Workers (issue 11); the params helper's table replaces these lines.
+  else if (f == "--queues") s.lab.queues = int(parse_integer(f, a.value(f)));
+  else if (f == "--sink-threads") s.sink_threads = int(parse_integer(f, a.value(f)));
+  else if (f == "--gen-threads") s.gen_threads = int(parse_integer(f, a.value(f)));
+  else if (f == "--sink-cpus" || f == "--gen-cpus") {
+    std::vector<int>& cpus = f == "--sink-cpus" ? s.sink_cpus : s.gen_cpus;
+    cpus.clear();
+    for (const auto& c : split_commas(a.value(f))) cpus.push_back(int(parse_integer(f, c)));
+  }
   else if (f == "--json") json_out = true;
   else return false;
   return true;
@@ -225,6 +234,10 @@ int cmd_run(Args& a, const std::vector<std::string>& argv) {
   }
   std::string st = rec["status"];
   if (st == "pass") return kExitOk;
+  if (st == "error") {  // an exception after the workers started (run_trial)
+    std::cerr << "zcbench: " << rec["reason"].get<std::string>() << "\n";
+    return out.exit_code ? out.exit_code : kExitInternal;
+  }
   if (st == "skip") {
     std::cerr << "zcbench: " << rec["reason"].get<std::string>() << "\n";
     return kExitEnvironment;

@@ -70,11 +70,16 @@ std::string trial_command(const TrialSpec& spec);
 struct TrialOutcome {
   nlohmann::json record;
   bool interrupted = false;  // stop flag seen: record is incomplete, do not store
+  // For an `error` record: the exit code of what went wrong (harness/errors.h:
+  // kExitInternal, kExitEnvironment, ...); 0 otherwise.
+  int exit_code = 0;
 };
 
-// Runs the trial. A transport the kernel cannot run becomes a `skip` record
-// ("unsupported: <kernel's reason>"); usage errors are thrown. `stop` (may be
-// null) aborts early (Ctrl-C).
+// Runs the trial (the steps: harness/trial_run.h). A transport the kernel
+// cannot run becomes a `skip` record ("unsupported: <kernel's reason>");
+// usage errors (also those a driver's open() finds), and an environment that
+// cannot build the lab, are thrown; any other exception once workers started
+// ends the trial as an `error` record (reason, exit_code). `stop` (may be null) aborts early (Ctrl-C).
 TrialOutcome run_trial(const TrialSpec& spec, const std::atomic<bool>* stop);
 
 // Derived figures from raw counters: the one place rates and ratios are
