@@ -26,6 +26,8 @@ import sys
 import time
 from pathlib import Path
 
+from zcrun import params as zcparams
+
 REPO_ROOT = Path(__file__).resolve().parent
 
 EXIT_OK = 0
@@ -38,7 +40,7 @@ EXIT_INTERRUPTED = 130
 SCHEMA_VERSION = 1
 DEFAULT_SUITE = "quick"
 CI_SUITE = "smoke"
-LAB_MODES = ("sender-softirq", "rps", "xdp")
+LAB_MODES = zcparams.LAB_MODES
 DEFAULT_LAB_MODE = "rps"
 # What the report interpreter must import, and the Debian packages that provide it.
 REPORT_MODULES = ("pandas", "matplotlib", "jinja2")
@@ -753,7 +755,7 @@ def render_report(python, run_json, report_html):
 
 # RFC 2544 section 9.1 frame sizes (Ethernet, FCS included); payload = frame - 46.
 RFC2544_FRAMES = (64, 128, 256, 512, 1024, 1280, 1518)
-FRAME_OVERHEAD = 46
+FRAME_OVERHEAD = zcparams.FRAME_OVERHEAD
 # The pacer is precise to well under 1 %; a step whose generator sent less than this
 # share of the offered rate did not test the sink at that rate.
 GENERATOR_ACHIEVED_MIN = 0.98
@@ -785,17 +787,10 @@ def parse_resolution(text):
 
 def parse_driver_spec(text):
     """'recvmmsg:batch=64,accounting=count' -> ('recvmmsg', {'batch': '64', ...})."""
-    name, _, opts = str(text).partition(":")
-    options = {}
-    for item in filter(None, opts.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ZcbenchError(f"transport option '{item}' in '{text}' is not KEY=VALUE",
-                               EXIT_USAGE)
-        options[key] = value
-    if not name:
-        raise ZcbenchError(f"transport '{text}' has no name", EXIT_USAGE)
-    return name, options
+    try:
+        return zcparams.parse_driver_spec(text)
+    except zcparams.ParamError as err:
+        raise ZcbenchError(str(err), EXIT_USAGE) from None
 
 
 def ndr_specs(entry, where):
@@ -834,17 +829,14 @@ def ndr_specs(entry, where):
     return specs
 
 
-def trial_command(zcbench, spec, rate, lab_mode):
-    command = [str(zcbench), "run"]
-    for flag, text in (("--tx", spec["tx"]), ("--rx", spec["rx"])):
-        name, options = parse_driver_spec(text)
-        command += [flag, name]
-        for key, value in options.items():
-            command += [f"{flag}-opt", f"{key}={value}"]
-    command += ["--size", str(spec["payload_bytes"]), "--rate", str(rate),
-                "--duration", f"{spec['duration_s']:g}", "--warmup", f"{spec['warmup_s']:g}",
-                "--lab-mode", lab_mode, "--json"]
-    return command
+def trial_command(zcbench, spec, rate, lab_mode, parameters):
+    """One NDR step as `zcbench run`, built from the harness's parameter table."""
+    trial = {key: spec[key] for key in ("tx", "rx", "payload_bytes", "duration_s", "warmup_s")}
+    trial.update(rate_pps=rate, lab_mode=lab_mode)
+    try:
+        return [str(zcbench), "run"] + zcparams.trial_argv(parameters, trial)
+    except zcparams.ParamError as err:
+        raise ZcbenchError(str(err), EXIT_USAGE) from None
 
 
 def zcbench_trial(command, scratch):
@@ -1044,6 +1036,10 @@ def run_ndr_searches(args, suite, records_path):
     for i, entry in enumerate(suite.get("ndr") or []):
         specs += ndr_specs(entry, f"suite {suite.get('name')} ndr entry {i}")
     zcbench = executable(args.build_dir, "zcbench")
+    try:
+        parameters = zcparams.load_parameters(zcbench) if specs else []
+    except zcparams.ParamError as err:
+        raise ZcbenchError(str(err), EXIT_INTERNAL) from None
     outcome = EXIT_OK
     for number, spec in enumerate(specs):
         spec["suite"] = suite.get("name") or "ndr"
@@ -1054,7 +1050,8 @@ def run_ndr_searches(args, suite, records_path):
         scratch = Path(records_path).with_name(f".ndr-step-{os.getpid()}.json")
 
         def run_trial(rate, spec=spec):
-            return zcbench_trial(trial_command(zcbench, spec, rate, args.lab_mode or DEFAULT_LAB_MODE), scratch)
+            return zcbench_trial(trial_command(zcbench, spec, rate, args.lab_mode or DEFAULT_LAB_MODE,
+                                               parameters), scratch)
         def emit(record):
             with open(records_path, "a") as out:
                 out.write(json.dumps(record) + "\n")

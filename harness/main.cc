@@ -179,7 +179,7 @@ int cmd_send(Args& a) {
   const bool as_json = cl.json;
   const std::string& ifname = spec.iface;
   const std::string& dst = spec.dst;
-  check_param_ranges(spec);
+  check_param_ranges(spec, kSend);
   int ifindex = require_iface(ifname);
   in_addr dst_ip{};
   if (dst.empty() || inet_pton(AF_INET, dst.c_str(), &dst_ip) != 1)
@@ -220,7 +220,7 @@ int cmd_sink(Args& a) {
   const TrialSpec& spec = cl.spec;
   const bool as_json = cl.json;
   const std::string& ifname = spec.iface;
-  check_param_ranges(spec);
+  check_param_ranges(spec, kSink);
   int ifindex = require_iface(ifname);
   const DriverInfo& info = find_driver(spec.rx.name, Direction::rx);
   RxContext ctx;

@@ -858,8 +858,9 @@ bool suite_key_applies_first(const std::string& key) {
   return p && applies_first(*p);
 }
 
-void check_param_ranges(const TrialSpec& s) {
+void check_param_ranges(const TrialSpec& s, Command cmd) {
   for (const auto& p : trial_params()) {
+    if (!(p.commands & cmd)) continue;
     switch (p.type) {
       case ParamType::integer:
       case ParamType::number:
@@ -925,7 +926,10 @@ json Param::to_json() const {
     j["max"] = max;
     j["min_exclusive"] = min_exclusive;
   }
-  if (type == ParamType::size) j["range_note"] = "payload 18..MTU-28; mix frames 64..MTU+18";
+  if (type == ParamType::size) {
+    j["range_note"] = "payload 18..MTU-28; mix frames 64..MTU+18";
+    j["frame_overhead_bytes"] = kEthernetOverhead;  // frame = payload + this
+  }
   if (type == ParamType::cpu || type == ParamType::cpu_list) j["range_note"] = "CPUs 0..online-1";
   if (!choices.empty()) j["choices"] = choices;
   if (type == ParamType::driver) j["options_flag"] = flag == "--generator" ? "--gen-opt" : flag + "-opt";
@@ -947,7 +951,7 @@ void validate_trial(const TrialSpec& s) {
     validate_generator_options(find_generator(s.generator.name), s.generator.options);
   else if (!s.generator.options.empty())
     throw UsageError("the flood generator takes no --gen-opt; its transport's options go to --tx-opt");
-  check_param_ranges(s);
+  check_param_ranges(s, kRun);
   // Cross-field checks: what no single parameter's range can say.
   size_t max_payload = size_t(s.lab.mtu) - kUdpIpv4Overhead;
   if (!s.size_mix.empty()) {

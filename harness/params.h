@@ -113,8 +113,9 @@ std::string suite_keys_text();
 // options given beside them (gen_opts) land on the driver they name.
 bool suite_key_applies_first(const std::string& key);
 
-// Range checks of every parameter on a spec built any way (CLI, suite, code).
-void check_param_ranges(const TrialSpec& s);
+// Range checks of the parameters `cmd` takes, on a spec built any way (CLI,
+// suite, code).
+void check_param_ranges(const TrialSpec& s, Command cmd);
 
 // The `zcbench run` command that reproduces `s`: the table's flags whose
 // value differs from the default, plus the always-printed ones.
