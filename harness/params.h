@@ -7,7 +7,7 @@
 // `--flag=value`), their --help text, the range checks, suite-entry parsing
 // and its "accepted:" list, trial_command, the record's params, and the
 // `parameters` block of `zcbench list --json` (which run.py reads instead of
-// keeping copies: zcrun/params.py). docs/parameters.md describes the types.
+// keeping copies: zcrun/params.py).
 #pragma once
 #include <netinet/in.h>
 
@@ -84,8 +84,9 @@ struct Param {
   nlohmann::json to_json() const;
 };
 
-// The table, in --help order.
+// The table, in --help order (built once by build_param_table, params_table.cc).
 const std::vector<Param>& trial_params();
+std::vector<Param> build_param_table();
 const Param* find_param_by_flag(const std::string& flag);
 const Param* find_param_by_suite_key(const std::string& key);
 
@@ -141,6 +142,12 @@ std::string cpu_list_to_string(const std::vector<int>& cpus);
 
 MacAddr parse_mac(const std::string& what, const std::string& s);
 in_addr parse_ipv4(const std::string& what, const std::string& s);
+
+// Shortest text that reads back as the same double, never in exponent form
+// (2350000, not 2.35e+06: commands are read by people).
+std::string format_number(double v);
+std::vector<std::string> split_list(const std::string& s, char sep);  // empty items kept
+std::string join_list(const std::vector<std::string>& v, const char* sep);
 
 // Closest accepted name to `given` (edit distance <= 2, or a prefix); empty: none close.
 std::string closest_name(const std::string& given, const std::vector<std::string>& accepted);
