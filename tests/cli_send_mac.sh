@@ -43,8 +43,10 @@ ip addr add 198.18.200.1/24 dev zcm0
 ip link set zcm0 up
 in_peer ip addr add 198.18.200.2/24 dev zcm1
 in_peer ip link set zcm1 up
-src_mac=$(cat /sys/class/net/zcm0/address)
-peer_mac=$(in_peer cat /sys/class/net/zcm1/address)
+# Not /sys/class/net: sysfs shows the namespace it was mounted in, not ours.
+mac_of() { "$@" | awk '{for (i = 1; i < NF; i++) if ($i == "link/ether") print $(i + 1)}'; }
+src_mac=$(mac_of ip -o link show zcm0)
+peer_mac=$(mac_of in_peer ip -o link show zcm1)
 
 # capture DESCRIPTION EXPECTED_DST -- send args...: 5 frames, each "src > dst".
 capture() {

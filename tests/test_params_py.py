@@ -32,8 +32,8 @@ SPECS = [
      "rate_pps": "max", "flows": 4, "burst": 8, "gro": True, "ports": 2, "count": 5000},
     {"tx": "sendto", "rx": "recv", "payload_bytes": 7200, "mtu": 9000, "duration_s": 1.5,
      "warmup_s": 0.25, "traffic": "tap", "lab_mode": "sender-softirq", "rate_pps": 2350000},
-    {"queues": 2, "sink_threads": 2, "gen_threads": 2, "sink_cpus": "0", "gen_cpus": 0,
-     "rate_pps": 123456.5, "claim": 2, "label": "x"},
+    {"queues": 2, "sink_threads": 1, "sink_cpus": "0", "gen_cpus": 0, "rate_pps": 123456.5,
+     "claim": 2, "label": "x"},
 ]
 
 
