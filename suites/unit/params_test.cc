@@ -342,7 +342,8 @@ TEST(params, ListJsonParameters) {
 
 TEST(params, ClosestName) {
   EXPECT_EQ(closest_name("--sise", {"--size", "--rate"}), "--size");
-  EXPECT_EQ(closest_name("--dur", {"--duration", "--rate"}), "");  // too short to be a prefix guess
+  EXPECT_EQ(closest_name("--dur", {"--duration", "--rate"}), "--duration");  // a prefix
+  EXPECT_EQ(closest_name("--d", {"--duration", "--rate"}), "");  // too short to be a prefix guess
   EXPECT_EQ(closest_name("--durat", {"--duration", "--rate"}), "--duration");
   EXPECT_EQ(closest_name("--zzzzzz", {"--size"}), "");
 }
