@@ -17,7 +17,9 @@
 #include "harness/context.h"
 #include "harness/errors.h"
 #include "harness/flood.h"
+#include "harness/iface_addr.h"
 #include "harness/pacer.h"
+#include "harness/params.h"
 #include "harness/perf_counters.h"
 #include "harness/registry.h"
 #include "harness/trial.h"
@@ -30,7 +32,7 @@ namespace {
 std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true); }
 
-const char* kUsage = R"(zcbench — packet I/O benchmarking and conformance
+const char* kCommands = R"(zcbench — packet I/O benchmarking and conformance
 
 usage:
   zcbench list [--json]            transports and generators, usable here or why not
@@ -40,122 +42,28 @@ usage:
                                    generator only, out of a named interface
   zcbench sink --iface IF [--rx NAME] [--duration S]
                                    sink only, on a named interface
-  zcbench --version | --help
+  zcbench --version | --help       (zcbench send --help, zcbench sink --help: theirs)
+)";
 
-trial options (run; send takes the generator ones):
-  --tx NAME            transmit transport (default sendmmsg)
-  --tx-opt KEY=VALUE   option of the transmit transport (repeatable)
-  --rx NAME            receive transport (default recvmmsg)
-  --rx-opt KEY=VALUE   option of the receive transport (repeatable)
-  --rcvbuf SIZE        shorthand for --rx-opt rcvbuf=SIZE
-  --size BYTES         UDP payload, 18 .. MTU-28 (default 272)
-  --rate PPS|max       offered rate in packets/s (default 100000)
-  --duration S         measurement window in seconds (default 2)
-  --warmup S           warm-up before the window (default 0.5)
-  --count N            stop after N packets (default: bounded by time only)
-  --burst N            packets back-to-back per pacing step (default 1)
-  --flows N            flows (UDP source ports), round-robin (default 1)
-  --lab-mode MODE      sender-softirq | rps (default) | xdp
-  --mtu BYTES          lab MTU (default 1500)
-  --gen-cpu N          generator CPU (default 0)
-  --sink-cpu N         sink CPU (default 1)
-  --gro                enable GRO on the sink veth
-  --ports N            lab port pairs (veth pairs); flow f uses port f % N (default 1)
-  --traffic MODE       auto (the sink's default) | tap (foreign destination MAC,
-                       as on a monitoring port) | host-addressed
-  --generator NAME     flood (default: through --tx) | pktgen | trafgen (see list)
-  --gen-opt KEY=VALUE  option of an external generator (repeatable)
-  --artifacts DIR      where generators leave replayable scripts (default: none)
-  --perf-events LIST   comma-separated perf events (default: software + cycles,
-                       instructions, cache-misses where a PMU exists)
-  --repetition N       repetition index recorded in the result (default 0)
-  --json               print the run.json document on stdout
-
+const char* kExitCodes = R"(
+options take `--flag value` or `--flag=value`.
 exit codes: 0 ok, 1 a check failed, 2 usage error, 3 environment (privilege,
 kernel feature), 4 internal error, 130 interrupted.
 )";
+
+// The options part comes from the parameter table (harness/params.h).
+std::string usage(Command cmd, bool with_commands) {
+  std::string u = with_commands ? kCommands : std::string("usage: zcbench ") + command_name(cmd) + " [options]\n";
+  u += std::string("\n") + command_name(cmd) + " options:\n" + params_help(cmd) + kExitCodes;
+  return u;
+}
 
 struct Args {
   std::vector<std::string> v;
   size_t i = 0;
   bool done() const { return i >= v.size(); }
   const std::string& next() { return v[i++]; }
-  std::string value(const std::string& flag) {
-    if (done()) throw UsageError(flag + " needs a value");
-    return next();
-  }
 };
-
-double parse_double(const std::string& what, const std::string& s) {
-  try {
-    size_t pos = 0;
-    double d = std::stod(s, &pos);
-    if (pos != s.size()) throw std::invalid_argument(s);
-    return d;
-  } catch (const std::exception&) {
-    throw UsageError(what + " '" + s + "' is not a number");
-  }
-}
-
-double parse_rate(const std::string& s) {
-  if (s == "max") return 0;
-  double r = parse_double("--rate", s);
-  if (!(r > 0)) throw UsageError("--rate " + s + " is not accepted; give packets/s > 0 or 'max'");
-  return r;
-}
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t c = s.find(',', start);
-    std::string item = s.substr(start, c == std::string::npos ? std::string::npos : c - start);
-    if (!item.empty()) out.push_back(item);
-    if (c == std::string::npos) break;
-    start = c + 1;
-  }
-  return out;
-}
-
-// Parses one trial option at args.i; returns false when the flag is not one.
-bool parse_trial_flag(Args& a, const std::string& f, TrialSpec& s, bool& json_out) {
-  if (f == "--tx") s.tx = parse_driver_spec(a.value(f));
-  else if (f == "--rx") s.rx = parse_driver_spec(a.value(f));
-  else if (f == "--tx-opt") s.tx.options.insert(parse_key_value(f, a.value(f)));
-  else if (f == "--rx-opt") s.rx.options.insert(parse_key_value(f, a.value(f)));
-  else if (f == "--rcvbuf") s.rx.options["rcvbuf"] = a.value(f);
-  else if (f == "--size") s.payload_bytes = size_t(parse_integer(f, a.value(f)));
-  else if (f == "--rate") s.rate_pps = parse_rate(a.value(f));
-  else if (f == "--duration") s.duration_s = parse_double(f, a.value(f));
-  else if (f == "--warmup") s.warmup_s = parse_double(f, a.value(f));
-  else if (f == "--count") s.count = uint64_t(parse_integer(f, a.value(f)));
-  else if (f == "--burst") s.burst = uint32_t(parse_integer(f, a.value(f)));
-  else if (f == "--flows") s.flows = int(parse_integer(f, a.value(f)));
-  else if (f == "--lab-mode") s.lab.mode = parse_lab_mode(a.value(f));
-  else if (f == "--mtu") s.lab.mtu = int(parse_integer(f, a.value(f)));
-  else if (f == "--gen-cpu") s.lab.gen_cpu = int(parse_integer(f, a.value(f)));
-  else if (f == "--sink-cpu") s.lab.sink_cpu = int(parse_integer(f, a.value(f)));
-  else if (f == "--gro") s.lab.gro = true;
-  else if (f == "--ports") s.lab.port_pairs = int(parse_integer(f, a.value(f)));
-  else if (f == "--traffic") s.traffic = a.value(f);
-  else if (f == "--generator") s.generator.name = a.value(f);
-  else if (f == "--gen-opt") s.generator.options.insert(parse_key_value(f, a.value(f)));
-  else if (f == "--artifacts") s.artifacts_dir = a.value(f);
-  else if (f == "--perf-events") s.perf_events = split_commas(a.value(f));
-  else if (f == "--repetition") s.repetition = int(parse_integer(f, a.value(f)));
-  // Workers (issue 11); the params helper's table replaces these lines.
-  else if (f == "--queues") s.lab.queues = int(parse_integer(f, a.value(f)));
-  else if (f == "--sink-threads") s.sink_threads = int(parse_integer(f, a.value(f)));
-  else if (f == "--gen-threads") s.gen_threads = int(parse_integer(f, a.value(f)));
-  else if (f == "--sink-cpus" || f == "--gen-cpus") {
-    std::vector<int>& cpus = f == "--sink-cpus" ? s.sink_cpus : s.gen_cpus;
-    cpus.clear();
-    for (const auto& c : split_commas(a.value(f))) cpus.push_back(int(parse_integer(f, c)));
-  }
-  else if (f == "--json") json_out = true;
-  else return false;
-  return true;
-}
 
 void print_human(const json& rec) {
   std::cerr << rec["name"].get<std::string>() << ": " << rec["status"].get<std::string>();
@@ -182,7 +90,8 @@ int cmd_list(Args& a) {
   json doc = {{"transports", transports},
               {"generators", generators},
               {"pmu", probe_pmu()},
-              {"lab_modes", {"sender-softirq", "rps", "xdp"}}};
+              {"lab_modes", {"sender-softirq", "rps", "xdp"}},
+              {"parameters", params_json()}};
   if (as_json) {
     std::cout << doc.dump(2) << "\n";
     return kExitOk;
@@ -213,12 +122,9 @@ int cmd_list(Args& a) {
 }
 
 int cmd_run(Args& a, const std::vector<std::string>& argv) {
-  TrialSpec spec;
-  bool as_json = false;
-  while (!a.done()) {
-    std::string f = a.next();
-    if (!parse_trial_flag(a, f, spec, as_json)) throw UsageError("run: unknown option '" + f + "' (see --help)");
-  }
+  CommandLine cl = parse_command_line(kRun, a.v);
+  const TrialSpec& spec = cl.spec;
+  const bool as_json = cl.json;
   validate_trial(spec);
   std::string started = utc_now_iso8601();
   TrialOutcome out = run_trial(spec, &g_stop);
@@ -272,21 +178,17 @@ in_addr iface_ipv4(const std::string& ifname) {
 bool in_benchmark_range(in_addr a) { return (ntohl(a.s_addr) & 0xfffe0000u) == 0xc6120000u; }  // 198.18.0.0/15
 
 int cmd_send(Args& a) {
-  TrialSpec spec;
-  bool as_json = false, any_dst = false;
-  std::string ifname, dst;
-  while (!a.done()) {
-    std::string f = a.next();
-    if (f == "--iface") ifname = a.value(f);
-    else if (f == "--dst") dst = a.value(f);
-    else if (f == "--allow-any-destination") any_dst = true;
-    else if (!parse_trial_flag(a, f, spec, as_json)) throw UsageError("send: unknown option '" + f + "'");
-  }
+  CommandLine cl = parse_command_line(kSend, a.v);
+  const TrialSpec& spec = cl.spec;
+  const bool as_json = cl.json;
+  const std::string& ifname = spec.iface;
+  const std::string& dst = spec.dst;
+  check_param_ranges(spec, kSend);
   int ifindex = require_iface(ifname);
   in_addr dst_ip{};
   if (dst.empty() || inet_pton(AF_INET, dst.c_str(), &dst_ip) != 1)
     throw UsageError("--dst '" + dst + "' is not an IPv4 address");
-  if (!in_benchmark_range(dst_ip) && !any_dst)
+  if (!in_benchmark_range(dst_ip) && !spec.allow_any_destination)
     throw UsageError("--dst " + dst + " is outside the benchmarking range 198.18.0.0/15; pass --allow-any-destination to override");
   const DriverInfo& info = find_driver(spec.tx.name, Direction::tx);
   TxContext ctx;
@@ -294,6 +196,9 @@ int cmd_send(Args& a) {
   ctx.ifindex = ifindex;
   ctx.src_ip = iface_ipv4(ifname);
   ctx.dst_ip = dst_ip;
+  ctx.src_mac = interface_mac(ifname);
+  ctx.dst_mac = destination_mac(ifname, dst_ip, spec.dst_mac);
+  ctx.ports.push_back({ifname, ifindex, ctx.src_ip, dst_ip, ctx.src_mac, ctx.dst_mac});
   ctx.src_port = kFloodSrcPortBase;
   ctx.dst_port = kFloodUdpPort;
   ctx.payload_bytes = spec.payload_bytes;
@@ -307,21 +212,19 @@ int cmd_send(Args& a) {
   FloodGenerator gen(*tx, fs);
   gen.run(start, g_stop);
   double secs = double(monotonic_ns() - start) / 1e9;
-  json out = {{"iface", ifname}, {"dst", dst}, {"flood", gen.stats()}, {"seconds", secs},
+  json out = {{"iface", ifname}, {"dst", dst}, {"src_mac", mac_to_string(ctx.src_mac)},
+              {"dst_mac", mac_to_string(ctx.dst_mac)}, {"flood", gen.stats()}, {"seconds", secs},
               {"sent_pps", double(gen.sent()) / secs}};
   std::cout << out.dump(as_json ? 2 : -1) << "\n";
   return g_stop ? kExitInterrupted : kExitOk;
 }
 
 int cmd_sink(Args& a) {
-  TrialSpec spec;
-  bool as_json = false;
-  std::string ifname;
-  while (!a.done()) {
-    std::string f = a.next();
-    if (f == "--iface") ifname = a.value(f);
-    else if (!parse_trial_flag(a, f, spec, as_json)) throw UsageError("sink: unknown option '" + f + "'");
-  }
+  CommandLine cl = parse_command_line(kSink, a.v);
+  const TrialSpec& spec = cl.spec;
+  const bool as_json = cl.json;
+  const std::string& ifname = spec.iface;
+  check_param_ranges(spec, kSink);
   int ifindex = require_iface(ifname);
   const DriverInfo& info = find_driver(spec.rx.name, Direction::rx);
   RxContext ctx;
@@ -358,7 +261,7 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   try {
     if (all.empty() || all[0] == "--help" || all[0] == "-h" || all[0] == "help") {
-      std::cout << kUsage;
+      std::cout << usage(kRun, true);
       return all.empty() ? kExitUsage : kExitOk;
     }
     if (all[0] == "--version") {
@@ -366,12 +269,14 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     Args a{std::vector<std::string>(all.begin() + 1, all.end())};
+    const std::string& cmd = all[0];
     for (const auto& s : a.v)
       if (s == "--help" || s == "-h") {
-        std::cout << kUsage;
+        if (cmd == "send") std::cout << usage(kSend, false);
+        else if (cmd == "sink") std::cout << usage(kSink, false);
+        else std::cout << usage(kRun, cmd != "run");
         return kExitOk;
       }
-    const std::string& cmd = all[0];
     if (cmd == "list") return cmd_list(a);
     if (cmd == "run") return cmd_run(a, argv_full);
     if (cmd == "send") return cmd_send(a);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "harness/errors.h"
+#include "harness/params.h"
 
 namespace zc {
 namespace {
@@ -14,44 +15,12 @@ using nlohmann::json;
 
 std::string definitions_dir() { return std::string(ZC_SOURCE_DIR) + "/suites/definitions"; }
 
-// Applies one scalar field of a sweep point to the spec.
-void apply(TrialSpec& s, const std::string& key, const json& v, const std::string& where) {
-  auto num = [&]() -> double {
-    if (!v.is_number()) throw UsageError(where + ": " + key + " must be a number, got " + v.dump());
-    return v.get<double>();
-  };
-  auto str = [&]() -> std::string {
-    if (!v.is_string()) throw UsageError(where + ": " + key + " must be a string, got " + v.dump());
-    return v.get<std::string>();
-  };
-  auto boolean = [&]() -> bool {
-    if (!v.is_boolean()) throw UsageError(where + ": " + key + " must be true or false, got " + v.dump());
-    return v.get<bool>();
-  };
-  if (key == "tx") s.tx = parse_driver_spec(str());
-  else if (key == "rx") s.rx = parse_driver_spec(str());
-  else if (key == "payload_bytes") s.payload_bytes = size_t(num());
-  else if (key == "rate_pps") s.rate_pps = v.is_string() && v.get<std::string>() == "max" ? 0 : num();
-  else if (key == "duration_s") s.duration_s = num();
-  else if (key == "warmup_s") s.warmup_s = num();
-  else if (key == "count") s.count = uint64_t(num());
-  else if (key == "burst") s.burst = uint32_t(num());
-  else if (key == "flows") s.flows = int(num());
-  else if (key == "mtu") s.lab.mtu = int(num());
-  else if (key == "gro") s.lab.gro = boolean();
-  else if (key == "lab_mode") s.lab.mode = parse_lab_mode(str());
-  else if (key == "ports") s.lab.port_pairs = int(num());
-  else if (key == "traffic") s.traffic = str();
-  else if (key == "generator") s.generator = parse_driver_spec(str());  // "pktgen:clone_skb=0"
-  else if (key == "gen_opts") {
-    if (!v.is_object()) throw UsageError(where + ": gen_opts must be an object of option: value, got " + v.dump());
-    for (auto it = v.begin(); it != v.end(); ++it)
-      s.generator.options[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
-  }
-  else if (key == "claim" || key == "label" || key == "series") s.extra_params[key] = v;
-  else throw UsageError(where + ": unknown field '" + key +
-                        "'; accepted: tx, rx, payload_bytes, rate_pps, duration_s, warmup_s, count, burst, flows, "
-                        "mtu, gro, lab_mode, ports, traffic, generator, gen_opts, claim, label, series");
+// A sweep point's fields, transports and generators first (params.h).
+void apply_fields(TrialSpec& s, const std::vector<std::pair<std::string, const json*>>& fields,
+                  const std::string& where) {
+  for (bool first : {true, false})
+    for (const auto& [key, value] : fields)
+      if (suite_key_applies_first(key) == first) apply_suite_field(s, key, *value, where);
 }
 
 void expand_entry(const json& entry, const TrialSpec& base, std::vector<TrialSpec>& out, const std::string& where) {
@@ -69,7 +38,9 @@ void expand_entry(const json& entry, const TrialSpec& base, std::vector<TrialSpe
   std::vector<size_t> idx(axes.size(), 0);
   while (true) {
     TrialSpec s = base;
-    for (size_t a = 0; a < axes.size(); ++a) apply(s, axes[a].first, axes[a].second[idx[a]], where);
+    std::vector<std::pair<std::string, const json*>> point;
+    for (size_t a = 0; a < axes.size(); ++a) point.push_back({axes[a].first, &axes[a].second[idx[a]]});
+    apply_fields(s, point, where);
     out.push_back(s);
     size_t a = axes.size();
     while (a > 0) {
@@ -121,8 +92,12 @@ SuiteDefinition expand_suite(const json& doc, const std::string& lab_mode) {
   TrialSpec base;
   base.suite = def.name;
   std::string where = "suite " + def.name;
-  if (doc.contains("defaults"))
-    for (auto it = doc["defaults"].begin(); it != doc["defaults"].end(); ++it) apply(base, it.key(), *it, where);
+  if (doc.contains("defaults")) {
+    if (!doc["defaults"].is_object()) throw UsageError(where + ": defaults must be an object of field: value");
+    std::vector<std::pair<std::string, const json*>> fields;
+    for (auto it = doc["defaults"].begin(); it != doc["defaults"].end(); ++it) fields.push_back({it.key(), &*it});
+    apply_fields(base, fields, where);
+  }
   if (!lab_mode.empty()) base.lab.mode = parse_lab_mode(lab_mode);
   if (doc.contains("trials"))
     for (size_t i = 0; i < doc["trials"].size(); ++i)

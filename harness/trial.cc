@@ -9,6 +9,7 @@
 
 #include "harness/errors.h"
 #include "harness/generator.h"
+#include "harness/params.h"
 #include "harness/perf_counters.h"
 #include "harness/registry.h"
 #include "harness/trial_run.h"
@@ -39,75 +40,7 @@ std::string kernel_release() {
   return u.release;
 }
 
-void validate_trial(const TrialSpec& s) {
-  const DriverInfo& tx = find_driver(s.tx.name, Direction::tx);
-  const DriverInfo& rx = find_driver(s.rx.name, Direction::rx);
-  validate_driver_options(tx, s.tx.options);
-  validate_driver_options(rx, s.rx.options);
-  if (s.generator.name != kFloodGenerator)
-    validate_generator_options(find_generator(s.generator.name), s.generator.options);
-  else if (!s.generator.options.empty())
-    throw UsageError("the flood generator takes no --gen-opt; its transport's options go to --tx-opt");
-  if (s.traffic != "auto" && s.traffic != "tap" && s.traffic != "host-addressed")
-    throw UsageError("traffic '" + s.traffic + "' is not accepted; accepted: auto, tap, host-addressed");
-  if (s.lab.port_pairs < 1 || s.lab.port_pairs > 16)
-    throw UsageError("ports " + std::to_string(s.lab.port_pairs) + " is not accepted; accepted: 1..16");
-  if (s.lab.mtu < 68 || s.lab.mtu > 65535)
-    throw UsageError("MTU " + std::to_string(s.lab.mtu) + " is out of range; accepted: 68..65535");
-  size_t max_payload = size_t(s.lab.mtu) - kUdpIpv4Overhead;
-  if (s.payload_bytes < 18 || s.payload_bytes > max_payload) {
-    std::string msg = "payload size " + std::to_string(s.payload_bytes) + " is out of range for MTU " +
-                      std::to_string(s.lab.mtu) + "; accepted: 18.." + std::to_string(max_payload);
-    if (s.payload_bytes > max_payload)
-      msg += " (a " + std::to_string(s.payload_bytes) + "-byte payload needs --mtu " +
-             std::to_string(s.payload_bytes + kUdpIpv4Overhead) + ")";
-    throw UsageError(msg);
-  }
-  if (!std::isfinite(s.rate_pps) || s.rate_pps < 0)
-    throw UsageError("rate " + fmt(s.rate_pps) + " is not accepted; give packets/s > 0 or 'max'");
-  if (s.rate_pps > 1e8)
-    throw UsageError("rate " + std::to_string(uint64_t(s.rate_pps)) +
-                     " pps is impossible here (above 100 Mpps); give a lower rate or 'max'");
-  if (!(s.duration_s > 0) || s.duration_s > 3600)
-    throw UsageError("duration " + fmt(s.duration_s) + " s is not accepted; accepted: > 0 and <= 3600");
-  if (!(s.warmup_s >= 0) || s.warmup_s > 600)
-    throw UsageError("warm-up " + fmt(s.warmup_s) + " s is not accepted; accepted: 0..600");
-  if (s.burst < 1 || s.burst > 65536)
-    throw UsageError("burst " + std::to_string(s.burst) + " is not accepted; accepted: 1..65536");
-  if (s.flows < 1 || s.flows > 1024)
-    throw UsageError("flows " + std::to_string(s.flows) + " is not accepted; accepted: 1..1024");
-  if (!(s.interval_s >= 0.01))
-    throw UsageError("sample interval " + fmt(s.interval_s) + " s is not accepted; accepted: >= 0.01");
-  int cpus = online_cpu_count();
-  for (int cpu : {s.lab.gen_cpu, s.lab.sink_cpu})
-    if (cpu < 0 || cpu >= cpus)
-      throw UsageError("CPU " + std::to_string(cpu) + " does not exist; this machine has CPUs 0.." +
-                       std::to_string(cpus - 1));
-}
-
-std::string trial_command(const TrialSpec& s) {
-  std::ostringstream o;
-  o << "build/zcbench run --tx " << s.tx.name;
-  for (const auto& [k, v] : s.tx.options) o << " --tx-opt " << k << "=" << v;
-  o << " --rx " << s.rx.name;
-  for (const auto& [k, v] : s.rx.options) o << " --rx-opt " << k << "=" << v;
-  o << " --size " << s.payload_bytes << " --rate " << (s.rate_pps > 0 ? std::to_string(uint64_t(s.rate_pps)) : "max")
-    << " --duration " << s.duration_s << " --warmup " << s.warmup_s;
-  if (s.count) o << " --count " << s.count;
-  if (s.burst != 1) o << " --burst " << s.burst;
-  if (s.flows != 1) o << " --flows " << s.flows;
-  o << " --lab-mode " << lab_mode_name(s.lab.mode) << " --mtu " << s.lab.mtu << " --gen-cpu " << s.lab.gen_cpu
-    << " --sink-cpu " << s.lab.sink_cpu;
-  if (s.lab.gro) o << " --gro";
-  if (s.lab.port_pairs != 1) o << " --ports " << s.lab.port_pairs;
-  if (s.traffic != "auto") o << " --traffic " << s.traffic;
-  if (s.generator.name != kFloodGenerator) {
-    o << " --generator " << s.generator.name;
-    for (const auto& [k, v] : s.generator.options) o << " --gen-opt " << k << "=" << v;
-  }
-  o << " --json";
-  return o.str();
-}
+// validate_trial and trial_command: harness/params.cc, from the parameter table.
 
 // ---- validate ----------------------------------------------------------
 
@@ -156,46 +89,21 @@ void validate_step(TrialRun& run) {
 }
 
 // ---- params ------------------------------------------------------------
-// The spelled-out part moves to the params helper's table
-// (trial_params_json(spec), harness/params.cc); what only the run knows
-// (traffic, accounting, the worker layout) stays here.
+// The record's params come from the parameter table (harness/params.cc);
+// what only the run resolves (traffic, accounting, the worker layout's CPUs)
+// is written over the table's values here.
 
 json trial_params_block(const TrialRun& run) {
   const TrialSpec& spec = run.spec;
-  const bool tx = run.gen_info->tx_transport;
-  json params = {{"tx", tx ? json(spec.tx.name) : json(nullptr)},
-                 {"tx_opts", tx ? run.tx_opts.to_json() : json::object()},
-                 {"rx", spec.rx.name},
-                 {"rx_opts", run.rx_opts.to_json()},
-                 {"generator", spec.generator.name},
-                 {"gen_opts", tx ? json::object() : run.gen_opts.to_json()},
-                 {"ports", spec.lab.port_pairs},
-                 {"payload_bytes", spec.payload_bytes},
-                 {"frame_bytes", spec.payload_bytes + kEthernetOverhead},
-                 {"rate_mode", spec.rate_pps > 0 ? "fixed" : "max"},
-                 {"offered_pps", spec.rate_pps > 0 ? json(spec.rate_pps) : json(nullptr)},
-                 {"duration_s", spec.duration_s},
-                 {"warmup_s", spec.warmup_s},
-                 {"count", spec.count},
-                 {"burst", spec.burst},
-                 {"flows", spec.flows},
-                 {"repetition", spec.repetition},
-                 {"lab_mode", lab_mode_name(spec.lab.mode)},
-                 {"mtu", spec.lab.mtu},
-                 {"gen_cpu", run.lab_opts.gen_cpu},
-                 {"sink_cpu", run.lab_opts.sink_cpu},
-                 {"gro", spec.lab.gro},
-                 {"kernel", kernel_release()}};
-  // Resolved by the run.
-  params["traffic"] = run.lab_opts.tap_traffic ? "tap" : "host-addressed";
-  params["accounting"] = run.accounting;
-  params["queues"] = spec.lab.queues;
+  RecordContext ctx{kRun,        !run.gen_info->tx_transport, run.tx_opts, run.rx_opts, run.gen_opts,
+                    run.lab_opts.tap_traffic, run.accounting, kernel_release()};
+  json params = trial_params_json(spec, ctx);
+  params["gen_cpu"] = run.lab_opts.gen_cpu;
+  params["sink_cpu"] = run.lab_opts.sink_cpu;
   params["sink_threads"] = run.layout.sink_cpus.size();
   params["gen_threads"] = run.layout.gen_cpus.size();
   params["sink_cpus"] = run.layout.sink_cpus;
   params["gen_cpus"] = run.layout.gen_cpus;
-  if (!spec.size_mix.empty()) params["size_mix"] = spec.size_mix;
-  for (auto it = spec.extra_params.begin(); it != spec.extra_params.end(); ++it) params[it.key()] = it.value();
   return params;
 }
 

@@ -48,7 +48,8 @@ elif sys.argv[1:] == ["list", "--json"]:
                                         "reason": "", "description": "", "options": []}}],
                       "generators": [{{"name": "flood"}}],
                       "pmu": {{"available": False, "reason": "no PMU", "software_events": True}},
-                      "lab_modes": ["sender-softirq", "rps", "xdp"]}}))
+                      "lab_modes": ["sender-softirq", "rps", "xdp"],
+                      "parameters": json.load(open({str(REPO_ROOT / "tests" / "data" / "zcbench_parameters.json")!r}))}}))
 elif sys.argv[1:] == ["list"]:
     print("recvmmsg rx usable")
 elif sys.argv[1] == "run" and "--json" in sys.argv:
@@ -856,7 +857,8 @@ class NdrSearchTest(unittest.TestCase):
         self.assertEqual([(s["rx"], s["payload_bytes"]) for s in specs],
                          [("recv", 18), ("recv", 272), ("recvmmsg:batch=8", 18),
                           ("recvmmsg:batch=8", 272)])
-        command = ndr.trial_command("zcbench", specs[3], 1000, "rps")
+        parameters = json.loads((REPO_ROOT / "tests" / "data" / "zcbench_parameters.json").read_text())
+        command = ndr.trial_command("zcbench", specs[3], 1000, "rps", parameters)
         self.assertEqual(command[:8], ["zcbench", "run", "--tx", "sendmmsg", "--rx",
                                        "recvmmsg", "--rx-opt", "batch=8"])
         self.assertIn("--json", command)

@@ -21,7 +21,7 @@ EXIT_INTERRUPTED = 130
 SCHEMA_VERSION = 1
 DEFAULT_SUITE = "quick"
 CI_SUITE = "smoke"
-LAB_MODES = ("sender-softirq", "rps", "xdp")
+LAB_MODES = ("sender-softirq", "rps", "xdp")  # checked against `zcbench list --json` by params.python_matches_harness
 DEFAULT_LAB_MODE = "rps"
 # What the report interpreter must import, and the Debian packages that provide it.
 REPORT_MODULES = ("pandas", "matplotlib", "jinja2")

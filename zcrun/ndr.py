@@ -19,11 +19,12 @@ from .common import (DEFAULT_LAB_MODE, EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_IN
                      EXIT_USAGE, ZcbenchError)
 from .setup import (executable)
 from .children import (Interrupted, run_child)
+from . import params as zcparams
 
 
 # RFC 2544 section 9.1 frame sizes (Ethernet, FCS included); payload = frame - 46.
 RFC2544_FRAMES = (64, 128, 256, 512, 1024, 1280, 1518)
-FRAME_OVERHEAD = 46
+FRAME_OVERHEAD = zcparams.FRAME_OVERHEAD
 # The pacer is precise to well under 1 %; a step whose generator sent less than this
 # share of the offered rate did not test the sink at that rate.
 GENERATOR_ACHIEVED_MIN = 0.98
@@ -55,17 +56,10 @@ def parse_resolution(text):
 
 def parse_driver_spec(text):
     """'recvmmsg:batch=64,accounting=count' -> ('recvmmsg', {'batch': '64', ...})."""
-    name, _, opts = str(text).partition(":")
-    options = {}
-    for item in filter(None, opts.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise ZcbenchError(f"transport option '{item}' in '{text}' is not KEY=VALUE",
-                               EXIT_USAGE)
-        options[key] = value
-    if not name:
-        raise ZcbenchError(f"transport '{text}' has no name", EXIT_USAGE)
-    return name, options
+    try:
+        return zcparams.parse_driver_spec(text)
+    except zcparams.ParamError as err:
+        raise ZcbenchError(str(err), EXIT_USAGE) from None
 
 
 def ndr_specs(entry, where):
@@ -104,17 +98,14 @@ def ndr_specs(entry, where):
     return specs
 
 
-def trial_command(zcbench, spec, rate, lab_mode):
-    command = [str(zcbench), "run"]
-    for flag, text in (("--tx", spec["tx"]), ("--rx", spec["rx"])):
-        name, options = parse_driver_spec(text)
-        command += [flag, name]
-        for key, value in options.items():
-            command += [f"{flag}-opt", f"{key}={value}"]
-    command += ["--size", str(spec["payload_bytes"]), "--rate", str(rate),
-                "--duration", f"{spec['duration_s']:g}", "--warmup", f"{spec['warmup_s']:g}",
-                "--lab-mode", lab_mode, "--json"]
-    return command
+def trial_command(zcbench, spec, rate, lab_mode, parameters):
+    """One NDR step as `zcbench run`, built from the harness's parameter table."""
+    trial = {key: spec[key] for key in ("tx", "rx", "payload_bytes", "duration_s", "warmup_s")}
+    trial.update(rate_pps=rate, lab_mode=lab_mode)
+    try:
+        return [str(zcbench), "run"] + zcparams.trial_argv(parameters, trial)
+    except zcparams.ParamError as err:
+        raise ZcbenchError(str(err), EXIT_USAGE) from None
 
 
 class ZcbenchMeasurer:
@@ -124,12 +115,13 @@ class ZcbenchMeasurer:
     zcbench printed it (skip records included).
     """
 
-    def __init__(self, zcbench, spec, lab_mode, scratch):
+    def __init__(self, zcbench, spec, lab_mode, scratch, parameters):
         self.zcbench, self.spec, self.lab_mode, self.scratch = zcbench, spec, lab_mode, scratch
+        self.parameters = parameters  # `zcbench list --json`'s parameter table
 
     def command(self, rate, duration):
         return trial_command(self.zcbench, dict(self.spec, duration_s=duration), rate,
-                             self.lab_mode)
+                             self.lab_mode, self.parameters)
 
     def measure(self, rate, duration):
         return zcbench_trial(self.command(rate, duration), self.scratch)
@@ -340,6 +332,10 @@ def run_ndr_searches(args, suite, records_path):
     for i, entry in enumerate(suite.get("ndr") or []):
         specs += ndr_specs(entry, f"suite {suite.get('name')} ndr entry {i}")
     zcbench = executable(args.build_dir, "zcbench")
+    try:
+        parameters = zcparams.load_parameters(zcbench) if specs else []
+    except zcparams.ParamError as err:
+        raise ZcbenchError(str(err), EXIT_INTERNAL) from None
     outcome = EXIT_OK
     for number, spec in enumerate(specs):
         spec["suite"] = suite.get("name") or "ndr"
@@ -348,7 +344,8 @@ def run_ndr_searches(args, suite, records_path):
               f"{spec['payload_bytes']} B, loss <= {spec['loss_ratio']:g}",
               file=sys.stderr, flush=True)
         scratch = Path(records_path).with_name(f".ndr-step-{os.getpid()}.json")
-        measurer = ZcbenchMeasurer(zcbench, spec, args.lab_mode or DEFAULT_LAB_MODE, scratch)
+        measurer = ZcbenchMeasurer(zcbench, spec, args.lab_mode or DEFAULT_LAB_MODE, scratch,
+                                   parameters)
 
         def emit(record):
             with open(records_path, "a") as out:

@@ -150,7 +150,7 @@ TEST(derive, ValidatePayloadAboveMtuNamesTheMtuNeeded) {
   EXPECT_EQ(m.find("needs --mtu"), std::string::npos) << m;
   s = valid_spec();
   s.lab.mtu = 67;
-  EXPECT_CONTAINS(refusal(s), "MTU 67 is out of range; accepted: 68..65535");
+  EXPECT_CONTAINS(refusal(s), "MTU 67 is not accepted; accepted: 68..65535");
 }
 
 TEST(derive, ValidateRateAndDuration) {
