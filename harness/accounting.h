@@ -43,6 +43,7 @@ class LatencyHistogram {
   uint64_t quantile(double q) const;
   static size_t index(uint64_t ns);
   static uint64_t bucket_upper(size_t idx);
+  const std::vector<uint64_t>& buckets() const { return buckets_; }
 
  private:
   std::vector<uint64_t> buckets_;

@@ -9,6 +9,7 @@
 #include "harness/perf_counters.h"
 #include "harness/registry.h"
 #include "harness/trial.h"
+#include "harness/vocabulary.h"
 
 namespace zc {
 namespace {
@@ -73,7 +74,7 @@ nlohmann::json generators_context() {
 
 nlohmann::json run_document(const std::string& run_id, const std::string& status, const std::string& started_at,
                             const std::vector<std::string>& argv, nlohmann::json records) {
-  return {{"schema_version", 1},
+  return {{"schema_version", kSchemaVersion},
           {"run_id", run_id},
           {"status", status},
           {"started_at", started_at},
@@ -84,6 +85,7 @@ nlohmann::json run_document(const std::string& run_id, const std::string& status
             {"pmu", probe_pmu()},
             {"transports", transports_context()},
             {"generators", generators_context()},
+            {"vocabularies", vocabularies_json()},
             {"options", {{"argv", argv}}}}},
           {"records", std::move(records)}};
 }

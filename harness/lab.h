@@ -20,6 +20,7 @@ namespace zc {
 enum class LabMode { sender_softirq, rps, xdp };
 const char* lab_mode_name(LabMode m);
 LabMode parse_lab_mode(const std::string& s);  // throws UsageError listing the accepted names
+std::vector<std::string> lab_mode_names();     // every mode, for `zcbench list --json`
 
 using MacAddr = std::array<uint8_t, 6>;
 std::string mac_to_string(const MacAddr& m);

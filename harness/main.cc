@@ -21,6 +21,7 @@
 #include "harness/perf_counters.h"
 #include "harness/registry.h"
 #include "harness/trial.h"
+#include "harness/vocabulary.h"
 
 using nlohmann::json;
 using namespace zc;
@@ -173,7 +174,8 @@ int cmd_list(Args& a) {
   json doc = {{"transports", transports},
               {"generators", generators},
               {"pmu", probe_pmu()},
-              {"lab_modes", {"sender-softirq", "rps", "xdp"}}};
+              {"lab_modes", lab_mode_names()},
+              {"vocabularies", vocabularies_json()}};
   if (as_json) {
     std::cout << doc.dump(2) << "\n";
     return kExitOk;
