@@ -70,6 +70,11 @@ def _kept(trials):
     return t
 
 
+def _mask(df, pred):
+    """Boolean row mask from a predicate on the config (an empty frame stays a frame)."""
+    return df["config"].map(pred).astype(bool) if len(df) else pd.Series([], dtype=bool, index=df.index)
+
+
 def _is_true(v):
     return v is True or v == True  # noqa: E712 (numpy bools too)
 
@@ -91,7 +96,7 @@ def decide(run):
         short = [r["pair"] for _, r in g.iterrows() if r["config"] in short_configs]
         judged = g[~g["config"].isin(short_configs)]
         kept = judged[judged["kept.min"] >= KEPT_MIN]
-        choices = kept[kept["config"].map(lambda c: roles[c] == "")]
+        choices = kept[_mask(kept, lambda c: roles[c] == "")]
         choices = choices.sort_values("derived.cpu_ns_per_pkt_total.med", kind="stable",
                                       na_position="last")
         best = choices.iloc[0] if len(choices) else None
@@ -102,7 +107,7 @@ def decide(run):
                      for _, r in judged.iterrows() if roles[r["config"]]]
         closest = None
         if best is None:
-            cand = judged[judged["config"].map(lambda c: roles[c] == "")]
+            cand = judged[_mask(judged, lambda c: roles[c] == "")]
             if len(cand):
                 closest = cand.sort_values("kept.min", ascending=False).iloc[0]
         out.append({"payload": int(size), "frame": int(g["params.frame_bytes"].iloc[0]),
