@@ -1,5 +1,5 @@
 """Published claims re-measured: the "then" figures are fixed text from the
-sources (DESIGN.md "Claims to revisit"); "now" comes from trial records the
+sources (docs/design.md "Claims to revisit"); "now" comes from trial records the
 claims suite tagged with params.claim == N."""
 from collections import namedtuple
 
