@@ -175,7 +175,8 @@ int cmd_list(Args& a) {
               {"generators", generators},
               {"pmu", probe_pmu()},
               {"lab_modes", lab_mode_names()},
-              {"vocabularies", vocabularies_json()}};
+              {"vocabularies", vocabularies_json()},
+              {"host", host_context()}};
   if (as_json) {
     std::cout << doc.dump(2) << "\n";
     return kExitOk;
