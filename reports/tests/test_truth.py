@@ -160,5 +160,15 @@ class ComparableTest(unittest.TestCase):
                          ["smt (True vs False)"])
 
 
+
+
+class ClaimsSayWhatWasRemeasuredTest(unittest.TestCase):
+    def test_claim2_states_the_rate_was_not_reached(self):
+        from reports.sections import claims
+        run = load.from_doc(fixture_doc("complete"))
+        html = str(claims.render(run)[1])
+        self.assertIn("Not re-measured at", html)
+
+
 if __name__ == "__main__":
     unittest.main()
