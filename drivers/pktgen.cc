@@ -7,7 +7,7 @@
 //
 // pktgen is per network namespace: the generator thread is inside the lab's
 // generator namespace, and /proc/net follows the *process's* first thread, so
-// every file is reached through /proc/thread-self/net/pktgen (DESIGN.md, "The
+// every file is reached through /proc/thread-self/net/pktgen (docs/design.md, "The
 // lab"). pktgen packets carry pktgen's own header (magic 0xbe9be955, seq_num),
 // not the flood header: sinks account them with accounting mode `pktgen`.
 #include <dlfcn.h>

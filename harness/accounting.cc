@@ -249,6 +249,11 @@ nlohmann::json latency_histogram_json(const LatencyHistogram& latency_) {
     j["p999"] = latency_.quantile(0.999);
     j["max"] = latency_.max();
   }
+  // Non-empty buckets as [upper bound ns, count]: repetitions merge by adding
+  // counts, where averaging their percentiles would be wrong.
+  j["buckets"] = nlohmann::json::array();
+  for (size_t i = 0; i < latency_.buckets().size(); ++i)
+    if (latency_.buckets()[i]) j["buckets"].push_back({LatencyHistogram::bucket_upper(i), latency_.buckets()[i]});
   return j;
 }
 

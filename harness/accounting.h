@@ -4,7 +4,7 @@
 // decodes the flood header, tracks per-flow sequences (loss, reordering,
 // duplicates), verifies integrity and records one-way latency. With
 // AccountingMode::count it only counts, so the harness's own cost can be
-// measured against it in the same run (DESIGN.md "Overhead"). With
+// measured against it in the same run (docs/design.md "Overhead"). With
 // AccountingMode::pktgen it reads kernel pktgen's own header instead (no flood
 // header in those packets): magic 0xbe9be955 and a 32-bit seq_num, big endian,
 // at the start of the UDP payload.
@@ -45,6 +45,7 @@ class LatencyHistogram {
   uint64_t quantile(double q) const;
   static size_t index(uint64_t ns);
   static uint64_t bucket_upper(size_t idx);
+  const std::vector<uint64_t>& buckets() const { return buckets_; }
 
  private:
   std::vector<uint64_t> buckets_;

@@ -27,15 +27,25 @@ DropAttribution attribute_drops(const DropCounters& c) {
   return a;
 }
 
+const std::vector<DropLayer>& drop_layers() {
+  static const std::vector<DropLayer> layers = {
+      {"backlog", "softnet_stat dropped (enqueue_to_backlog), all CPUs", &DropAttribution::backlog},
+      {"link", "IFLA_STATS64 rx_dropped of the sink / tx_dropped of the generator device, beyond backlog",
+       &DropAttribution::link},
+      {"socket_rcvbuf", "Udp RcvbufErrors in the sink namespace", &DropAttribution::socket_rcvbuf},
+      {"socket_other", "Udp InErrors - RcvbufErrors, plus Udp NoPorts, in the sink namespace",
+       &DropAttribution::socket_other},
+      {"ring", "the sink driver's own drop counter (tp_drops, XDP rx_dropped, ...)", &DropAttribution::ring},
+  };
+  return layers;
+}
+
 nlohmann::json DropAttribution::to_json() const {
-  return {{"lost", lost},
-          {"backlog", backlog},
-          {"link", link},
-          {"socket_rcvbuf", socket_rcvbuf},
-          {"socket_other", socket_other},
-          {"ring", ring},
-          {"unattributed", unattributed},
-          {"over_attributed", over_attributed}};
+  nlohmann::json j = {{"lost", lost}};
+  for (const auto& l : drop_layers()) j[l.name] = this->*l.field;
+  j[kDropUnattributed] = unattributed;
+  j[kDropOverAttributed] = over_attributed;
+  return j;
 }
 
 }  // namespace zc

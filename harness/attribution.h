@@ -1,6 +1,6 @@
 // Where the packets were lost: every drop attributed once, by a fixed
 // precedence, with whatever the counters cannot explain shown as its own
-// number (DESIGN.md "Drop attribution"). Pure arithmetic on raw counter
+// number (docs/design.md "Drop attribution"). Pure arithmetic on raw counter
 // deltas, so it is unit-tested on its own.
 //
 // Why a precedence: one backlog drop on veth raises three counters at once —
@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 namespace zc {
 
@@ -36,6 +37,19 @@ struct DropAttribution {
   bool reconciled = true;
   nlohmann::json to_json() const;
 };
+
+// The layers in precedence order, each with the counter it is read from: the
+// one list of drop layers. to_json() writes them, `zcbench list --json`
+// exports them (harness/vocabulary.cc), the report and the schema follow it.
+struct DropLayer {
+  const char* name;
+  const char* counter;  // what the layer is read from, for readers
+  uint64_t DropAttribution::*field;
+};
+const std::vector<DropLayer>& drop_layers();
+// What is left when the layers do not add up to `lost`, in the record beside them.
+inline constexpr const char* kDropUnattributed = "unattributed";
+inline constexpr const char* kDropOverAttributed = "over_attributed";
 
 // Tolerance for the reconciliation: max(10 packets, 0.1 % of sent).
 uint64_t reconciliation_tolerance(uint64_t sent);

@@ -8,6 +8,7 @@
 #include "harness/attribution.h"
 #include "harness/contamination.h"
 #include "harness/trial.h"
+#include "harness/vocabulary.h"
 
 namespace zc {
 namespace {
@@ -31,6 +32,22 @@ json derive_trial(const json& params, const json& raw) {
   d["sent_pps"] = window_s > 0 ? json(double(tx_win) / window_s) : json(nullptr);
   d["received_pps"] = window_s > 0 ? json(double(rx_win) / window_s) : json(nullptr);
   d["received_mbps"] = window_s > 0 ? json(double(rx_win) * double(payload) * 8 / window_s / 1e6) : json(nullptr);
+  // The same packets as bits on the wire: L2 counts the Ethernet frame
+  // (header, payload, FCS), L1 adds preamble and inter-frame gap.
+  uint64_t frame = params.value("frame_bytes", uint64_t(payload + kEthernetOverhead));
+  d["received_l2_mbps"] = window_s > 0 ? json(double(rx_win) * double(frame) * 8 / window_s / 1e6) : json(nullptr);
+  d["received_l1_mbps"] =
+      window_s > 0 ? json(double(rx_win) * double(frame + kL1Overhead) * 8 / window_s / 1e6) : json(nullptr);
+
+  // Achieved vs offered over the same window: a generator that fell short
+  // did not offer the rate the trial is named by. Max-rate trials promised
+  // nothing, so they cannot fall short.
+  double offered = params.contains("offered_pps") && params["offered_pps"].is_number()
+                       ? params["offered_pps"].get<double>()
+                       : 0;
+  double achieved = offered > 0 && window_s > 0 ? double(tx_win) / (offered * window_s) : -1;
+  d["achieved_ratio"] = achieved >= 0 ? json(achieved) : json(nullptr);
+  d["generator_short"] = achieved >= 0 && achieved < kGeneratorShortRatio;
 
   // CPU: busy time of every CPU in the window, per received packet.
   int sink_cpu = params.value("sink_cpu", 1);
@@ -73,8 +90,11 @@ json derive_trial(const json& params, const json& raw) {
   d["latency_p50_ns"] = lat.value("p50", json(nullptr));
   d["latency_p99_ns"] = lat.value("p99", json(nullptr));
   d["latency_p999_ns"] = lat.value("p999", json(nullptr));
+  d["latency_samples"] = lat.value("count", json(nullptr));
 
-  // Loss over the whole trial (after the drain), attributed layer by layer.
+  // Loss over the whole trial (after the drain), attributed layer by layer:
+  // lost = sent_total - received_unique, and the ratio divides it by the
+  // whole trial's sent (drop_counters.sent), never by the window's.
   const json dc = raw.value("drop_counters", json::object());
   DropCounters c;
   c.sent = get_u64(dc, "sent");

@@ -1,6 +1,6 @@
 // The driver interface: one file per transport in drivers/, each behind one of
 // these two small classes. A driver only moves packets; the harness owns
-// clocks, pacing, counting and the results (DESIGN.md "Data flow").
+// clocks, pacing, counting and the results (docs/design.md "Data flow").
 #pragma once
 #include <netinet/in.h>
 

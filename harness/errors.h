@@ -1,4 +1,4 @@
-// Error kinds and the process exit codes they map to (DESIGN.md "Exit codes").
+// Error kinds and the process exit codes they map to (docs/design.md "Exit codes").
 #pragma once
 #include <stdexcept>
 #include <string>

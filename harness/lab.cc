@@ -43,6 +43,12 @@ const char* lab_mode_name(LabMode m) {
   return "unknown";
 }
 
+std::vector<std::string> lab_mode_names() {
+  std::vector<std::string> out;
+  for (const auto& e : kModes) out.push_back(e.name);
+  return out;
+}
+
 LabMode parse_lab_mode(const std::string& s) {
   std::string accepted;
   for (const auto& e : kModes) {

@@ -1,4 +1,4 @@
-// The lab: the isolated topology a trial runs in (DESIGN.md "The lab").
+// The lab: the isolated topology a trial runs in (docs/design.md "The lab").
 //
 // Two anonymous namespaces — generator and sink — joined by N veth pairs,
 // addresses from the RFC 2544 benchmarking range 198.18.0.0/15, static
@@ -20,11 +20,12 @@ namespace zc {
 enum class LabMode { sender_softirq, rps, xdp };
 const char* lab_mode_name(LabMode m);
 LabMode parse_lab_mode(const std::string& s);  // throws UsageError listing the accepted names
+std::vector<std::string> lab_mode_names();     // every mode, for `zcbench list --json`
 
 using MacAddr = std::array<uint8_t, 6>;
 std::string mac_to_string(const MacAddr& m);
 
-// TAP-style traffic (DESIGN.md "Traffic addressing"): frames addressed to a
+// TAP-style traffic (docs/design.md "Traffic addressing"): frames addressed to a
 // MAC nobody in the lab owns, so the sink veth marks them PACKET_OTHERHOST —
 // packet sockets see them, the IP stack drops them right after the taps, as on
 // a monitoring port. Locally administered, "ZCTAP".

@@ -1,4 +1,4 @@
-// The `xdp` lab mode (DESIGN.md "Lab modes"): what Lab::create adds on top of
+// The `xdp` lab mode (docs/design.md "Lab modes"): what Lab::create adds on top of
 // the veth pairs when the mode is xdp.
 //
 // - sink veth: native XDP program redirecting to an XSKMAP entry when an

@@ -23,6 +23,7 @@
 #include "harness/perf_counters.h"
 #include "harness/registry.h"
 #include "harness/trial.h"
+#include "harness/vocabulary.h"
 
 using nlohmann::json;
 using namespace zc;
@@ -90,8 +91,10 @@ int cmd_list(Args& a) {
   json doc = {{"transports", transports},
               {"generators", generators},
               {"pmu", probe_pmu()},
-              {"lab_modes", {"sender-softirq", "rps", "xdp"}},
-              {"parameters", params_json()}};
+              {"lab_modes", lab_mode_names()},
+              {"parameters", params_json()},
+              {"vocabularies", vocabularies_json()},
+              {"host", host_context()}};
   if (as_json) {
     std::cout << doc.dump(2) << "\n";
     return kExitOk;

@@ -2,7 +2,7 @@
 //
 // Why anonymous: a namespace created by unshare() in a helper thread and held
 // only by an fd dies with the process — SIGKILL included — so a crashed run
-// leaves no namespace, veth or route behind (DESIGN.md "The lab").
+// leaves no namespace, veth or route behind (docs/design.md "The lab").
 #pragma once
 #include <functional>
 #include <string>

@@ -43,7 +43,7 @@ std::vector<SoftnetCpu> read_softnet_stat();
 // keys prefixed "Udp." / "Ip." (e.g. "Udp.RcvbufErrors").
 std::map<std::string, uint64_t> parse_snmp(const std::string& text);
 // Reads /proc/thread-self/net/snmp, i.e. the calling thread's namespace (plain
-// /proc/net shows the main thread's namespace; DESIGN.md gotcha). Call it from
+// /proc/net shows the main thread's namespace; docs/design.md "The lab"). Call it from
 // inside the sink namespace (Netns::run).
 std::map<std::string, uint64_t> read_snmp_this_thread();
 

@@ -1,6 +1,6 @@
 // One trial: generator × sink × payload size × offered rate × duration, in a
 // fresh lab. warm-up → measurement window → stop generator → drain → collect
-// (DESIGN.md "A trial, measured"). The result is one record (docs/results-format.md).
+// (docs/design.md "A trial, measured"). The result is one record (docs/results-format.md).
 #pragma once
 #include <atomic>
 #include <cstdint>

@@ -245,12 +245,35 @@ def _env_difference(envs):
     return "different " + ", ".join(diffs) if diffs else "mixed environments"
 
 
+# Host context that changes what the paths cost (harness/context.cc writes it):
+# a difference in any of them, where both runs recorded it, makes every pair
+# not comparable. Flat keys, then the nested blocks compared key by key.
+HOST_KEYS = ("cpu_model", "cpu_governor", "smt", "kernel_cmdline")
+HOST_BLOCKS = ("sysctls", "libraries")
+
+
+def host_differences(hb, hc):
+    """["cpu_governor (performance vs powersave)", ...] for what both recorded and differs."""
+    out = []
+
+    def differ(name, a, b):
+        if a is not None and b is not None and a != "" and b != "" and a != b:
+            out.append(f"{name} ({a} vs {b})")
+
+    for k in HOST_KEYS:
+        differ(k, hb.get(k), hc.get(k))
+    for block in HOST_BLOCKS:
+        bb, bc = hb.get(block) or {}, hc.get(block) or {}
+        for k in sorted(set(bb) & set(bc)):
+            differ(k, bb[k], bc[k])
+    return out
+
+
 def _host_mismatch(base_doc, cur_doc):
     hb = (base_doc.get("context") or {}).get("host") or {}
     hc = (cur_doc.get("context") or {}).get("host") or {}
-    if hb.get("cpu_model") and hc.get("cpu_model") and hb["cpu_model"] != hc["cpu_model"]:
-        return f"different CPU model ({hb['cpu_model']} vs {hc['cpu_model']})"
-    return ""
+    diffs = host_differences(hb, hc)
+    return ("different " + ", ".join(diffs)) if diffs else ""
 
 
 def compare(base_doc, cur_doc, calibration=None):
@@ -627,7 +650,8 @@ on the repetitions: exact permutation p-value while C(n1+n2, n1) ≤ {EXACT_LIMI
 approximation with tie correction. A metric is improved or regressed when p &lt; {ALPHA} and its
 median moved more than {100 * EFFECT:.0f} % (loss: {100 * LOSS_EFFECT:.1f} percentage points).
 Received pps: higher is better; CPU ns/pkt and loss: lower is better. A configuration's verdict is
-its worst metric's. Different kernel, lab mode or CPU model: not comparable.</p>
+its worst metric's. Different kernel, lab mode, CPU model, governor, SMT, kernel command line,
+path sysctls or library versions: not comparable.</p>
 {_calibration_note(result.get("calibration"))}
 <h2>Configurations</h2>
 <table id="configs"><thead><tr><th>configuration</th><th>metric</th><th class="num">baseline</th>

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .fmt import pps
+from . import vocab
+from .fmt import pct, pps
 
 # Columns sections may rely on even when no record carries them (a run with
 # only skipped trials, an old writer, an empty run).
@@ -25,10 +26,9 @@ TRIAL_COLUMNS = [
     "derived.cpu_ns_per_pkt_sink", "derived.cpu_ns_per_pkt_total",
     "derived.cpu_ns_per_pkt_sink_thread", "derived.sink_cpu_percent",
     "derived.latency_p50_ns", "derived.latency_p99_ns", "derived.received_mbps",
-    "derived.reconciliation_ok",
-    "derived.drops.backlog", "derived.drops.link", "derived.drops.socket_rcvbuf",
-    "derived.drops.ring", "derived.drops.sink_gaps", "derived.drops.unattributed",
-    "derived.drops.over_attributed",
+    "derived.reconciliation_ok", "derived.achieved_ratio", "derived.generator_short",
+    "derived.received_l1_mbps", "derived.received_l2_mbps",
+    "raw.drop_counters.sent", "raw.drop_counters.received_unique",
 ]
 CONFORMANCE_COLUMNS = ["suite", "name", "status", "reason", "params.transport", "params.check",
                        "params.conformance_item", "raw.duration_ms", "params.kernel",
@@ -87,9 +87,11 @@ def from_doc(doc):
     steps += [step_as_trial(r) for r in records if r.get("kind") == "ndr_step"]
     checks = [r for r in records if r.get("kind") == "conformance"]
     searches = [r for r in records if r.get("kind") == "ndr"]
-    return Run(doc=doc, trials=_trials_frame(trials),
+    drop_columns = [f"derived.drops.{k}" for k, _ in vocab.drop_layers(doc)] + \
+        [f"derived.drops.{k}" for k in vocab.drop_remainders(doc)]
+    return Run(doc=doc, trials=_trials_frame(trials, drop_columns),
                conformance=_frame(checks, CONFORMANCE_COLUMNS),
-               ndr=_frame(searches, NDR_COLUMNS), ndr_steps=_trials_frame(steps))
+               ndr=_frame(searches, NDR_COLUMNS), ndr_steps=_trials_frame(steps, drop_columns))
 
 
 def step_as_trial(step):
@@ -117,8 +119,8 @@ def _frame(records, columns):
     return df.reset_index(drop=True)
 
 
-def _trials_frame(records):
-    df = _frame(records, TRIAL_COLUMNS)
+def _trials_frame(records, drop_columns=()):
+    df = _frame(records, TRIAL_COLUMNS + list(drop_columns))
     params = [r.get("params") or {} for r in records]
     # Repetitions of one configuration share every param but the repetition;
     # canonical JSON makes nested option dicts comparable.
@@ -129,7 +131,27 @@ def _trials_frame(records):
                             for s, k, p in zip(df["source"], df["sink"], params)], dtype=object)
     df["rate_order"] = pd.Series([_rate_order(p) for p in params], dtype=float)
     df["rate_label"] = pd.Series([rate_label(p) for p in params], dtype=object)
+    _mark_generator_short(df)
     return df
+
+
+def _mark_generator_short(df):
+    """A configuration whose generator fell short in any repetition did not offer
+    its rate: its rate label says so, so every table and chart naming the rate
+    (and every "kept %" beside it) carries the mark. Per configuration, so the
+    repetitions still group together."""
+    df["generator_short"] = False
+    if df.empty:
+        return
+    short = df["derived.generator_short"].map(lambda v: v is True or v == True)  # noqa: E712
+    ratio = pd.to_numeric(df["derived.achieved_ratio"], errors="coerce")
+    for _, idx in df.groupby("config", sort=False).groups.items():
+        if not short[idx].any():
+            continue
+        worst = ratio[idx].min()
+        df.loc[idx, "generator_short"] = True
+        df.loc[idx, "rate_label"] = (df.loc[idx, "rate_label"].astype(str) + " ⚠ generator short"
+                                     + (f" (sent {pct(worst, 2)})" if not math.isnan(worst) else ""))
 
 
 def _emulated_suffix(params):

@@ -4,6 +4,7 @@ import os
 import traceback
 
 from . import load as load_mod
+from . import results_csv
 from .html import Markup, env, escape
 from .sections import SECTIONS
 
@@ -63,6 +64,8 @@ def write_report(run_json, out_html=None):
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, out_html)  # never leave a half-written report
+    # The flat per-trial table beside run.json, for spreadsheets and pandas.
+    results_csv.write(run, os.path.join(os.path.dirname(os.path.abspath(run_json)), "results.csv"))
     return out_html
 
 

@@ -19,7 +19,7 @@ from .load import MEASURED
 KEY_COLUMNS = ["config", "pair", "sink", "source", "params.tx", "params.rx",
                "params.payload_bytes", "params.frame_bytes", "params.rate_mode",
                "params.offered_pps", "rate_order", "rate_label", "params.lab_mode",
-               "params.claim", "suite", "params.kernel", "params.emulated"]
+               "params.claim", "suite", "params.kernel", "params.emulated", "generator_short"]
 
 
 def by_config(trials, metrics, measured_only=True):

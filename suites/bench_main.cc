@@ -1,9 +1,13 @@
 // zcbench-bench: runs a benchmark suite (suites/definitions/<name>.json) as
-// Google Benchmark cases, one per trial × repetition, repetitions interleaved
-// (A B A B …) so drift hits every transport alike. Each case is one
-// multi-second trial (Iterations(1), manual time = the measurement window);
-// the record appended to --records is the contract, Google Benchmark's JSON
-// is kept beside it as an input only.
+// Google Benchmark cases: one name per configuration, its repetitions as
+// Google Benchmark repetitions, interleaved at random across configurations
+// (--benchmark_enable_random_interleaving, on unless given) so drift hits
+// every transport alike. Each repetition is one multi-second trial
+// (Iterations(1)) whose manual iteration time is the wall time per received
+// packet, so Google Benchmark's aggregates and its tools/compare.py compare
+// packet cost (lower is better). The record appended to --records is the
+// contract (docs/results-format.md "records.jsonl"); Google Benchmark's JSON
+// is an input only.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,6 +15,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -83,7 +88,10 @@ void run_one(benchmark::State& state, TrialSpec spec) {
     if (!rec["reason"].get<std::string>().empty()) std::fprintf(stderr, " (%s)", rec["reason"].get<std::string>().c_str());
     std::fprintf(stderr, "\n");
     double window_s = num(rec["raw"], "window_ns") / 1e9;
-    state.SetIterationTime(window_s > 0 ? window_s : 1e-9);
+    double received = num(rec["raw"], "received_in_window");
+    // Wall time per received packet over the window; a trial that received
+    // nothing gets the whole window, so it reads as the slowest.
+    state.SetIterationTime(window_s > 0 ? (received > 0 ? window_s / received : window_s) : 1e-9);
     state.counters["received_pps"] = num(d, "received_pps");
     state.counters["sent_pps"] = num(d, "sent_pps");
     state.counters["loss_ratio"] = num(d, "loss_ratio");
@@ -145,18 +153,29 @@ int main(int argc, char** argv) {
     g_state.total = def.trials.size() * size_t(def.repetitions);
     std::fprintf(stderr, "zcbench-bench: suite %s: %zu trials x %d repetitions\n", def.name.c_str(), def.trials.size(),
                  def.repetitions);
-    for (int rep = 0; rep < def.repetitions; ++rep)
-      for (auto t : def.trials) {
-        t.repetition = rep;
-        std::string name = def.name + "/" + t.tx.to_string() + "->" + t.rx.to_string() + "/payload:" +
-                           std::to_string(t.payload_bytes) + "/rate:" +
-                           (t.rate_pps > 0 ? std::to_string(uint64_t(t.rate_pps)) : std::string("max")) +
-                           "/rep:" + std::to_string(rep);
-        benchmark::RegisterBenchmark(name.c_str(), run_one, t)
-            ->Iterations(1)
-            ->UseManualTime()
-            ->Unit(benchmark::kMillisecond);
-      }
+    for (const auto& t : def.trials) {
+      std::string name = def.name + "/" + t.tx.to_string() + "->" + t.rx.to_string() + "/payload:" +
+                         std::to_string(t.payload_bytes) + "/rate:" +
+                         (t.rate_pps > 0 ? std::to_string(uint64_t(t.rate_pps)) : std::string("max"));
+      // Repetitions run in whatever order the interleaving picks; each gets
+      // the next repetition index of its configuration.
+      auto next_rep = std::make_shared<int>(0);
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [t, next_rep](benchmark::State& st) {
+                                     TrialSpec spec = t;
+                                     spec.repetition = (*next_rep)++;
+                                     run_one(st, spec);
+                                   })
+          ->Iterations(1)
+          ->Repetitions(def.repetitions)
+          ->UseManualTime()
+          ->Unit(benchmark::kNanosecond);
+    }
+    static char kInterleave[] = "--benchmark_enable_random_interleaving=true";
+    bool interleave_given = false;
+    for (const char* a : rest)
+      if (std::string(a).rfind("--benchmark_enable_random_interleaving", 0) == 0) interleave_given = true;
+    if (!interleave_given) rest.push_back(kInterleave);
     int bargc = int(rest.size());
     benchmark::Initialize(&bargc, rest.data());
     if (benchmark::ReportUnrecognizedArguments(bargc, rest.data())) return kExitUsage;

@@ -82,11 +82,18 @@ def run_context(build_dir, options):
         tool = {"name": "zcbench", "version": "unknown", "git_sha": None}
     pmu = {"available": False, "reason": "unknown: `zcbench list --json` failed"}
     transports = []
+    listing = {}
     try:
         listing = json.loads(capture([zcbench, "list", "--json"]))
         pmu = listing.get("pmu", pmu)
         transports = listing.get("transports", transports)
     except (ZcbenchError, ValueError, AttributeError) as err:
         warn(f"cannot read `zcbench list --json` ({err}); run.json will lack transports")
-    return {"host": host_context(), "tool": tool, "pmu": pmu, "transports": transports,
-            "options": options}
+    listing = listing if isinstance(listing, dict) else {}
+    # The harness owns the host context and the vocabularies (harness/context.cc,
+    # harness/vocabulary.cc); run.py's own host probe is only the fallback.
+    context = {"host": listing.get("host") or host_context(), "tool": tool, "pmu": pmu,
+               "transports": transports, "options": options}
+    if listing.get("vocabularies"):
+        context["vocabularies"] = listing["vocabularies"]
+    return context

@@ -8,13 +8,14 @@ rather than growing the existing ones.
 """
 from collections import namedtuple
 
-from . import (baseline, claims, conformance, cpu, environment, latency, loss, ndr, noise,
-               notes, rates, suites, summary)
+from . import (baseline, claims, conformance, cpu, decision, environment, latency, loss, ndr,
+               noise, notes, rates, suites, summary)
 
 # key: the anchor id in the page (stable: links into reports use it).
 Section = namedtuple("Section", "key render")
 
 SECTIONS = [
+    Section("decision", decision.render),  # the user's question first
     Section("summary", summary.render),
     Section("baseline", baseline.render),
     Section("ndr", ndr.render),

@@ -9,7 +9,7 @@ TITLE = "Conformance"
 TEMPLATE = """
 {{ csv }}
 <p class="note">Each cell is one check of the kernel's documented contract
-(item numbers refer to CONFORMANCE.md). A <em>skip</em> with reason "unsupported: …" means this kernel
+(item numbers refer to docs/conformance.md). A <em>skip</em> with reason "unsupported: …" means this kernel
 or lab cannot run the check; it is never counted as a pass.</p>
 <table class="matrix">
  <thead><tr><th>item</th><th>check</th>{% for t in transports %}<th>{{ t }}</th>{% endfor %}</tr></thead>

@@ -60,7 +60,8 @@ def chart(agg, ceiling=None):
         if int(size) in ceiling:
             ax.axhline(ceiling[int(size)] / 1e6, linestyle="--", color="black", linewidth=1,
                        label="lab ceiling (xdp_drop)")
-        ax.set_title(f"{int(size)} B payload ({int(size) + 46} B frame)")
+        frame = g["params.frame_bytes"].iloc[0]  # the harness's frame size, not a copy of its overhead
+        ax.set_title(f"{int(size)} B payload ({fmt.size(frame)} frame)")
         ax.set_xlabel("offered rate")
         ax.set_ylabel("received (Mpps)")
     charts.legend_below(fig, axes)

@@ -2,7 +2,7 @@
 every record that did not pass."""
 import pandas as pd
 
-from .. import fmt
+from .. import fmt, vocab
 from ..html import csv_link, empty, fragment
 from ..stats import by_config
 from .ndr import rows as ndr_rows
@@ -25,7 +25,8 @@ TEMPLATE = """
 {% if emulated %}<p class="note">{{ emulated }} configurations ran on an emulated kernel (qemu): they are
 <span class="tag warn">functional only</span> and never ranked against host figures.</p>{% endif %}
 {% if best %}
-<p class="note">Highest median received rate among the sinks at the top offered rate of each size.
+<p class="note">Highest median received rate among the sinks at the top offered rate of each size
+(ceilings and peer programs excluded: they are labelled in the table below).
 Every figure is a median over repetitions; small print gives min – max and n.</p>
 <table>
  <thead><tr><th>payload (frame)</th><th>best: generator → sink</th><th>offered</th>
@@ -165,6 +166,9 @@ def render(run):
     emulated = agg["params.emulated"].map(lambda v: v is True) if "params.emulated" in agg \
         else agg.index.map(lambda _: False)
     host = agg[~emulated] if len(agg) else agg
+    # A ceiling (xdp_drop: nothing delivered) or a peer program is never "best".
+    if len(host):
+        host = host[host["params.rx"].map(lambda rx: vocab.sink_role(run.doc, rx) == "")]
     best_map = best_per_size(host) if not host.empty else {}
     best = []
     for size, (b, second) in best_map.items():
@@ -177,6 +181,9 @@ def render(run):
     for _, r in top_rate_rows(agg).iterrows():
         r = r.copy()
         r["is_best"] = r["config"] in best_configs
+        role = vocab.sink_role(run.doc, r["params.rx"])
+        if role:
+            r["pair"] = f"{r['pair']} ({role}, not ranked)"
         top.append(r)
     problems = []
     for df, kind in ((run.trials, "trial"), (run.conformance, "conformance"),

@@ -29,8 +29,9 @@ def trial(rx="recv", size=272, rep=0, received=1000.0, rate="max", status="pass"
     d = {"offered_pps": None if rate == "max" else rate, "sent_pps": received * 1.1,
          "received_pps": received, "lost_packets": 0, "loss_ratio": 0.0,
          "cpu_ns_per_pkt_sink": 1000.0, "cpu_ns_per_pkt_total": 2000.0,
-         "drops": {"backlog": 0, "link": 0, "socket_rcvbuf": 0, "ring": 0, "sink_gaps": 0,
-                   "unattributed": 0}, "reconciliation_ok": True}
+         "drops": {"lost": 0, "backlog": 0, "link": 0, "socket_rcvbuf": 0, "socket_other": 0,
+                   "ring": 0, "unattributed": 0, "over_attributed": 0},
+         "reconciliation_ok": True, "generator_short": False, "achieved_ratio": None}
     d.update(derived)
     return {"kind": "trial", "suite": "quick", "name": f"{rx} {size} #{rep}",
             "params": {"tx": "sendto", "rx": rx, "payload_bytes": size, "frame_bytes": size + 46,

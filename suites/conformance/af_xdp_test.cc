@@ -1,4 +1,4 @@
-// AF_XDP against the kernel's contract, CONFORMANCE.md items 35-41, plus
+// AF_XDP against the kernel's contract, docs/conformance.md items 35-41, plus
 // end-to-end trials through the af_xdp and xdp_drop transports.
 //
 // Where the contract is about setsockopt/bind/ring calls, the checks make

@@ -10,7 +10,7 @@
 // buffer as fast as the emulated generator fills it. There the flood is
 // paced at kEmulatedFloodPps and cut to kEmulatedFloodS seconds of traffic,
 // and its time bound is widened so the count, not the clock, ends it.
-// (docs/CONFORMANCE.md: flood items check integrity, not rate.)
+// (docs/conformance.md: flood items check integrity, not rate.)
 #pragma once
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // zcbench-conformance: the kernel's documented contract per transport
-// (../shared/CONFORMANCE.md), one gtest per check. With ZCBENCH_RECORDS=<file>
+// (docs/conformance.md), one gtest per check. With ZCBENCH_RECORDS=<file>
 // every finished test also appends its kind="conformance" record to <file>.
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // Conformance records: one JSON line per finished test, the kind="conformance"
 // record of docs/results-format.md, so run.py can fold ctest runs into run.json.
 //
-// A test states which CONFORMANCE.md item it checks with
+// A test states which docs/conformance.md item it checks with
 // RecordProperty("conformance_item", N) as its first statement (before any
 // skip, so skipped checks still name their item).
 #pragma once

@@ -1,5 +1,5 @@
 // The UDP socket transports (recv, recvmmsg, sendto, sendmmsg) against the
-// kernel's contract, CONFORMANCE.md items 21-24, plus flood integrity through
+// kernel's contract, docs/conformance.md items 21-24, plus flood integrity through
 // the harness and the harness's own refusals of impossible trials.
 //
 // Each check builds a fresh lab (two anonymous namespaces joined by veth,

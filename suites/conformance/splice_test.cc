@@ -1,5 +1,5 @@
 // The splice family (splice, vmsplice, tee, sendfile) against the kernel's
-// contract, CONFORMANCE.md items 25-29, plus flood integrity of the `splice`
+// contract, docs/conformance.md items 25-29, plus flood integrity of the `splice`
 // sink and the `vmsplice` and `sendfile` transmitters, over UDP and TCP,
 // through real lab trials.
 //

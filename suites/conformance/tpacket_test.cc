@@ -1,5 +1,5 @@
 // PACKET_MMAP receive rings (TPACKET_V1/V2/V3) and PACKET_FANOUT against the
-// kernel's contract, CONFORMANCE.md items 1-13, plus flood integrity of the
+// kernel's contract, docs/conformance.md items 1-13, plus flood integrity of the
 // tpacket_v1/v2/v3 sinks through the harness.
 //
 // Each check builds a fresh lab (two anonymous namespaces joined by veth,

@@ -1,4 +1,4 @@
-// PACKET_TX_RING against the kernel's contract, CONFORMANCE.md items 14-20,
+// PACKET_TX_RING against the kernel's contract, docs/conformance.md items 14-20,
 // plus end-to-end floods through the `tx_ring` transport and the capture
 // peers (tcpdump, netsniff-ng).
 //

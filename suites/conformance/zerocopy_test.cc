@@ -1,5 +1,5 @@
 // The zero-copy and asynchronous transports against the kernel's contract:
-// MSG_ZEROCOPY (CONFORMANCE.md items 30-32), UDP GSO/GRO (33-34), io_uring
+// MSG_ZEROCOPY (docs/conformance.md items 30-32), UDP GSO/GRO (33-34), io_uring
 // multishot recv (42) and send_zc (43), plus a bounded flood through each
 // transport (msg_zerocopy, io_uring_send, io_uring_send_zc, udp_gso,
 // io_uring_recv) that must arrive complete and intact.
