@@ -1120,6 +1120,14 @@ def load_baseline(path):
                            EXIT_USAGE) from None
 
 
+def wire_module():
+    """zcrun/wire.py: the suite's sinks on named interfaces (--iface, --wire)."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from zcrun import wire
+    return wire
+
+
 def compare_module():
     """reports/compare.py: standard library only, so any python3 can import it."""
     if str(REPO_ROOT) not in sys.path:
@@ -1136,6 +1144,10 @@ def command_run(args):
         for i, entry in enumerate(suite.get("ndr") or []):
             ndr_specs(entry, f"suite {suite.get('name')} ndr entry {i}")
     args.suite_names = [suite.get("name") or "?" for suite in suites]
+    try:  # bad --iface/--wire input is a usage error before the build
+        wire_module().validate(args) if wire_module().wire_requested(args) else None
+    except wire_module().WireUsageError as err:
+        raise ZcbenchError(str(err), EXIT_USAGE) from None
     args.baseline_doc = load_baseline(args.baseline) if args.baseline else None
     if args.run_id:
         check_run_id(args.run_id)
@@ -1191,7 +1203,11 @@ def run_suites(args, suites, results_dir):
     try:
         context = run_context(args.build_dir, options)
         for suite in suites:
-            outcome = run_one_suite(args, suite, run_dir, records_path, progress)
+            if wire_module().wire_requested(args):
+                outcome = wire_module().run_wire_suite(args, suite, records_path,
+                                                       executable(args.build_dir, "zcbench"))
+            else:
+                outcome = run_one_suite(args, suite, run_dir, records_path, progress)
             if outcome == EXIT_CHECK_FAILED:
                 failed_check = True
             elif outcome != EXIT_OK:
@@ -1497,6 +1513,7 @@ def add_run_options(parser, default_suite=DEFAULT_SUITE):
                              "e.g. 20261125T183000Z-quick)")
     add_setup_options(parser)
     add_ndr_options(parser)
+    wire_module().add_arguments(parser)
     if default_suite == DEFAULT_SUITE:
         add_baseline_option(parser)
 

@@ -21,6 +21,7 @@
 #include "harness/perf_counters.h"
 #include "harness/registry.h"
 #include "harness/trial.h"
+#include "harness/wire.h"
 
 using nlohmann::json;
 using namespace zc;
@@ -38,8 +39,15 @@ usage:
                                    anonymous network namespaces joined by veth)
   zcbench send --iface IF --dst IP [--dst-mac MAC] [trial options]
                                    generator only, out of a named interface
-  zcbench sink --iface IF [--rx NAME] [--duration S]
-                                   sink only, on a named interface
+  zcbench sink --iface IF [--rx NAME] [--source generator|external]
+               [--seq offset=N,width=4|8,endian=big|little[,flow=OFF:W][,base=frame]|pktgen]
+               [--count N] [--silence S] [--duration S] [--promisc]
+                                   sink only, on a named interface (ends after
+                                   --count packets, --silence S without any, or
+                                   --duration S; default 10)
+  send/sink refuse an interface carrying the default route or the SSH session
+  unless --allow-host-interface; --dst outside 198.18.0.0/15 needs
+  --allow-any-destination
   zcbench --version | --help
 
 trial options (run; send takes the generator ones):
@@ -232,106 +240,19 @@ int cmd_run(Args& a, const std::vector<std::string>& argv) {
   return kExitCheckFailed;
 }
 
-// Named interfaces: only ever the one the user named, checked to exist.
-int require_iface(const std::string& ifname) {
-  if (ifname.empty()) throw UsageError("--iface is required: name the interface explicitly");
-  unsigned idx = if_nametoindex(ifname.c_str());
-  if (!idx) throw UsageError("interface '" + ifname + "' does not exist in this network namespace");
-  return int(idx);
-}
-
-in_addr iface_ipv4(const std::string& ifname) {
-  ifaddrs* list = nullptr;
-  check_sys(getifaddrs(&list), "getifaddrs");
-  in_addr found{};
-  bool ok = false;
-  for (ifaddrs* i = list; i; i = i->ifa_next)
-    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && ifname == i->ifa_name) {
-      found = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
-      ok = true;
-      break;
-    }
-  freeifaddrs(list);
-  if (!ok) throw UsageError("interface '" + ifname + "' has no IPv4 address; give it one in 198.18.0.0/15");
-  return found;
-}
-
-bool in_benchmark_range(in_addr a) { return (ntohl(a.s_addr) & 0xfffe0000u) == 0xc6120000u; }  // 198.18.0.0/15
-
-int cmd_send(Args& a) {
+// Named interfaces (harness/wire.h): send and sink are trials like `run`.
+int cmd_wire(const std::string& role, Args& a, const std::vector<std::string>& argv) {
   TrialSpec spec;
-  bool as_json = false, any_dst = false;
-  std::string ifname, dst;
+  WireOptions w;
+  if (role == "sink") spec.duration_s = 10, spec.warmup_s = 0;
   while (!a.done()) {
     std::string f = a.next();
-    if (f == "--iface") ifname = a.value(f);
-    else if (f == "--dst") dst = a.value(f);
-    else if (f == "--allow-any-destination") any_dst = true;
-    else if (!parse_trial_flag(a, f, spec, as_json)) throw UsageError("send: unknown option '" + f + "'");
+    if (f == "--rate") w.rate_given = true;
+    if (f == "--count") w.count_given = true;
+    if (parse_wire_flag(f, [&] { return a.value(f); }, spec, w)) continue;
+    if (!parse_trial_flag(a, f, spec, w.json_out)) throw UsageError(role + ": unknown option '" + f + "' (see --help)");
   }
-  int ifindex = require_iface(ifname);
-  in_addr dst_ip{};
-  if (dst.empty() || inet_pton(AF_INET, dst.c_str(), &dst_ip) != 1)
-    throw UsageError("--dst '" + dst + "' is not an IPv4 address");
-  if (!in_benchmark_range(dst_ip) && !any_dst)
-    throw UsageError("--dst " + dst + " is outside the benchmarking range 198.18.0.0/15; pass --allow-any-destination to override");
-  const DriverInfo& info = find_driver(spec.tx.name, Direction::tx);
-  TxContext ctx;
-  ctx.ifname = ifname;
-  ctx.ifindex = ifindex;
-  ctx.src_ip = iface_ipv4(ifname);
-  ctx.dst_ip = dst_ip;
-  ctx.src_port = kFloodSrcPortBase;
-  ctx.dst_port = kFloodUdpPort;
-  ctx.payload_bytes = spec.payload_bytes;
-  ctx.flows = spec.flows;
-  ctx.options = validate_driver_options(info, spec.tx.options);
-  auto tx = info.make_tx();
-  tx->open(ctx);
-  FloodSpec fs{spec.payload_bytes, spec.rate_pps, spec.burst, spec.flows, spec.count, 0};
-  uint64_t start = monotonic_ns() + 1000000;
-  fs.end_ns = start + uint64_t((spec.warmup_s + spec.duration_s) * 1e9);
-  FloodGenerator gen(*tx, fs);
-  gen.run(start, g_stop);
-  double secs = double(monotonic_ns() - start) / 1e9;
-  json out = {{"iface", ifname}, {"dst", dst}, {"flood", gen.stats()}, {"seconds", secs},
-              {"sent_pps", double(gen.sent()) / secs}};
-  std::cout << out.dump(as_json ? 2 : -1) << "\n";
-  return g_stop ? kExitInterrupted : kExitOk;
-}
-
-int cmd_sink(Args& a) {
-  TrialSpec spec;
-  bool as_json = false;
-  std::string ifname;
-  while (!a.done()) {
-    std::string f = a.next();
-    if (f == "--iface") ifname = a.value(f);
-    else if (!parse_trial_flag(a, f, spec, as_json)) throw UsageError("sink: unknown option '" + f + "'");
-  }
-  int ifindex = require_iface(ifname);
-  const DriverInfo& info = find_driver(spec.rx.name, Direction::rx);
-  RxContext ctx;
-  ctx.ifname = ifname;
-  ctx.ifindex = ifindex;
-  ctx.local_ip = iface_ipv4(ifname);
-  ctx.udp_port = kFloodUdpPort;
-  ctx.payload_bytes = spec.payload_bytes;
-  ctx.mtu = spec.lab.mtu;
-  ctx.flows = spec.flows;
-  ctx.options = validate_driver_options(info, spec.rx.options);
-  auto rx = info.make_rx();
-  rx->open(ctx);
-  Accounting acct(parse_accounting_mode(ctx.options.text("accounting")), spec.flows);
-  uint64_t start = monotonic_ns(), end = start + uint64_t(spec.duration_s * 1e9);
-  acct.set_latency_window(start, end);
-  while (!g_stop && monotonic_ns() < end) rx->receive(acct, 10);
-  double secs = double(monotonic_ns() - start) / 1e9;
-  json out = {{"iface", ifname}, {"received", acct.packets()}, {"received_pps", double(acct.packets()) / secs},
-              {"sequence", acct.sequence_json()}, {"latency_ns", acct.latency_json()},
-              {"kernel_stats", rx->kernel_stats()}};
-  std::cout << out.dump(as_json ? 2 : -1) << "\n";
-  return g_stop ? kExitInterrupted : kExitOk;
+  return wire_command(role, spec, w, argv, &g_stop);
 }
 
 }  // namespace
@@ -361,8 +282,7 @@ int main(int argc, char** argv) {
     const std::string& cmd = all[0];
     if (cmd == "list") return cmd_list(a);
     if (cmd == "run") return cmd_run(a, argv_full);
-    if (cmd == "send") return cmd_send(a);
-    if (cmd == "sink") return cmd_sink(a);
+    if (cmd == "send" || cmd == "sink") return cmd_wire(cmd, a, argv_full);
     throw UsageError("unknown command '" + cmd + "'; accepted: list, run, send, sink, --version, --help");
   } catch (const Error& e) {
     std::cerr << "zcbench: " << e.what() << "\n";
