@@ -55,14 +55,13 @@ std::string cstr(const char* s, size_t n) { return std::string(s, strnlen(s, n))
 
 // Names of one string set (ETH_SS_FEATURES, ETH_SS_STATS), or empty.
 std::vector<std::string> string_set(Ioctl& io, uint32_t set) {
-  struct {
-    ethtool_sset_info hdr;
-    uint32_t len;
-  } info{};
-  info.hdr.cmd = ETHTOOL_GSSET_INFO;
-  info.hdr.sset_mask = 1ull << set;
-  if (io.call(&info) != 0 || !(info.hdr.sset_mask & (1ull << set)) || info.len == 0) return {};
-  uint32_t n = info.len;
+  // ethtool_sset_info ends in a flexible array: one u32 per set asked for.
+  alignas(ethtool_sset_info) uint8_t ibuf[sizeof(ethtool_sset_info) + sizeof(uint32_t)] = {};
+  auto* info = reinterpret_cast<ethtool_sset_info*>(ibuf);
+  info->cmd = ETHTOOL_GSSET_INFO;
+  info->sset_mask = 1ull << set;
+  if (io.call(info) != 0 || !(info->sset_mask & (1ull << set)) || info->data[0] == 0) return {};
+  uint32_t n = info->data[0];
   std::vector<uint8_t> buf(sizeof(ethtool_gstrings) + size_t(n) * ETH_GSTRING_LEN);
   auto* gs = reinterpret_cast<ethtool_gstrings*>(buf.data());
   gs->cmd = ETHTOOL_GSTRINGS;
@@ -97,24 +96,23 @@ json drvinfo(Ioctl& io) {
 // The GLINKSETTINGS handshake (linux/ethtool.h): the first call with
 // link_mode_masks_nwords = 0 returns the kernel's word count, negated.
 json link_settings(Ioctl& io) {
-  struct {
-    ethtool_link_settings s;
-    uint32_t masks[3 * 127];
-  } req{};
-  req.s.cmd = ETHTOOL_GLINKSETTINGS;
-  if (int e = io.call(&req)) return unsupported(e, "ETHTOOL_GLINKSETTINGS");
-  if (req.s.link_mode_masks_nwords >= 0 || -req.s.link_mode_masks_nwords > 127)
+  // Flexible array of link-mode masks after the struct: 3 x nwords u32.
+  alignas(ethtool_link_settings) uint8_t buf[sizeof(ethtool_link_settings) + 3 * 127 * sizeof(uint32_t)] = {};
+  auto* ls = reinterpret_cast<ethtool_link_settings*>(buf);
+  ls->cmd = ETHTOOL_GLINKSETTINGS;
+  if (int e = io.call(ls)) return unsupported(e, "ETHTOOL_GLINKSETTINGS");
+  if (ls->link_mode_masks_nwords >= 0 || -ls->link_mode_masks_nwords > 127)
     return {{"unavailable", "ETHTOOL_GLINKSETTINGS: unexpected handshake answer"}};
-  int8_t nwords = int8_t(-req.s.link_mode_masks_nwords);
-  std::memset(&req, 0, sizeof req);
-  req.s.cmd = ETHTOOL_GLINKSETTINGS;
-  req.s.link_mode_masks_nwords = nwords;
-  if (int e = io.call(&req)) return unsupported(e, "ETHTOOL_GLINKSETTINGS");
+  int8_t nwords = int8_t(-ls->link_mode_masks_nwords);
+  std::memset(buf, 0, sizeof buf);
+  ls->cmd = ETHTOOL_GLINKSETTINGS;
+  ls->link_mode_masks_nwords = nwords;
+  if (int e = io.call(ls)) return unsupported(e, "ETHTOOL_GLINKSETTINGS");
   json j;
-  j["speed_mbps"] = req.s.speed == uint32_t(SPEED_UNKNOWN) || req.s.speed == 0 ? json(nullptr) : json(req.s.speed);
-  j["duplex"] = req.s.duplex == DUPLEX_FULL ? "full" : req.s.duplex == DUPLEX_HALF ? "half" : "unknown";
-  j["autoneg"] = req.s.autoneg == AUTONEG_ENABLE;
-  j["port"] = req.s.port;
+  j["speed_mbps"] = ls->speed == uint32_t(SPEED_UNKNOWN) || ls->speed == 0 ? json(nullptr) : json(ls->speed);
+  j["duplex"] = ls->duplex == DUPLEX_FULL ? "full" : ls->duplex == DUPLEX_HALF ? "half" : "unknown";
+  j["autoneg"] = ls->autoneg == AUTONEG_ENABLE;
+  j["port"] = ls->port;
   return j;
 }
 

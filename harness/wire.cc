@@ -12,7 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -512,7 +515,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   ctx.src_port = kFloodSrcPortBase;
   ctx.dst_port = kFloodUdpPort;
   ctx.payload_bytes = spec.payload_bytes;
-  ctx.mtu = wire.value("mtu", 1500);
+  ctx.mtu = wire["mtu"].is_number() ? wire["mtu"].get<int>() : 1500;
   ctx.flows = spec.flows;
   ctx.options = opts;
   ctx.ports.push_back({ctx.ifname, ctx.ifindex, ctx.src_ip, ctx.dst_ip, ctx.src_mac, ctx.dst_mac});
@@ -696,7 +699,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   ctx.local_ip = local ? *local : in_addr{htonl(INADDR_ANY)};
   ctx.udp_port = kFloodUdpPort;
   ctx.payload_bytes = spec.payload_bytes;
-  ctx.mtu = wire.value("mtu", 1500);
+  ctx.mtu = wire["mtu"].is_number() ? wire["mtu"].get<int>() : 1500;
   ctx.flows = spec.flows;
   ctx.options = opts;
   ctx.ports.push_back({ctx.ifname, ctx.ifindex, ctx.local_ip});
