@@ -170,8 +170,7 @@ void SeqStreams::add_json(nlohmann::json& j, uint64_t* reordered, uint64_t* too_
     *gaps += f.t.gaps();
     expected += f.t.started ? f.t.highest + 1 : 0;
   }
-  j["checked"] = true;
-  j["seq_format"] = format.to_json();
+  j["checked"] = true;  // the descriptor itself is params.seq (sequence holds counts only)
   j["seq_flows"] = flows_.size();
   j["seq_expected"] = expected;  // first to highest counter value seen, per flow
   j["seq_unreadable"] = unreadable;

@@ -329,7 +329,7 @@ std::string wire_command_line(const std::string& role, const TrialSpec& s, const
 }
 
 json base_params(const std::string& role, const TrialSpec& s, const json& wire) {
-  return {{"role", role},
+  json j = {{"role", role},
           {"payload_bytes", s.payload_bytes},
           {"frame_bytes", s.payload_bytes + kEthernetOverhead},
           {"duration_s", s.duration_s},
@@ -339,9 +339,10 @@ json base_params(const std::string& role, const TrialSpec& s, const json& wire) 
           {"kernel", kernel_release()},
           {"lab_mode", "wire"},
           {"gro", s.lab.gro},
-          {"mtu", wire.value("mtu", json(nullptr))},
           {"iface", s.iface},
           {"wire", wire}};
+  if (wire["mtu"].is_number()) j["mtu"] = wire["mtu"];  // unknown: absent, never guessed
+  return j;
 }
 
 void validate_common(const TrialSpec& s) {
@@ -489,6 +490,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   params["dst"] = spec.dst;
   params["dst_mac"] = spec.dst_mac.empty() ? json(nullptr) : json(spec.dst_mac);
   params["gen_cpu"] = spec.lab.gen_cpu;
+  params["rx"] = "remote";  // the receiver is not ours (schema: a string)
   std::ostringstream name;
   name << spec.tx.name << "->" << spec.iface << " " << spec.payload_bytes << "B "
        << (spec.rate_pps > 0 ? std::to_string(uint64_t(spec.rate_pps)) + "pps" : "max") << " #" << spec.repetition;
@@ -675,7 +677,8 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   params["declared_pps"] = w.rate_given && spec.rate_pps > 0 ? json(spec.rate_pps) : json(nullptr);
   params["declared_count"] = w.count_given ? json(spec.count) : json(nullptr);
   params["offered_pps"] = params["declared_pps"];
-  params["rate_mode"] = w.rate_given ? "declared" : "unknown";
+  // No generator of ours: `tx` names the source (schema: a string).
+  params["tx"] = external ? "external" : "zcbench-send";
   std::ostringstream name;
   name << spec.source << "->" << spec.rx.to_string() << "@" << spec.iface << " " << spec.payload_bytes << "B #" << spec.repetition;
   json record = {{"kind", "trial"}, {"suite", spec.suite}, {"name", name.str()}, {"command", wire_command_line("sink", spec, w)},
