@@ -81,14 +81,6 @@ class Merge(unittest.TestCase):
         self.assertEqual(m["params"]["send"]["tx"], "tx_ring")
         self.assertNotIn("send", sink["raw"])  # the harness's record is not edited in place
 
-    def test_wire_rows_read_the_harness_bits(self):
-        rec = {"name": "x", "status": "pass", "params": {"lab_mode": "wire", "iface": "eth1"},
-               "derived": {"bits": {"l1_bps": 2e9, "l2_bps": 1.8e9, "link_percent_l1": 20.0}}}
-        rows = wire.wire_rows([rec, {"params": {"lab_mode": "rps"}}])
-        self.assertEqual(len(rows), 1)
-        self.assertAlmostEqual(rows[0]["l1_mbps"], 2000.0)
-        self.assertEqual(rows[0]["link_percent_l1"], 20.0)
-
 
 if __name__ == "__main__":
     unittest.main()

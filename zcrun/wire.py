@@ -207,26 +207,3 @@ def run_wire_suite(args, suite, records_path, zcbench, warn=print):
                 f.write(json.dumps(rec) + "\n")
     return outcome
 
-
-def wire_rows(records):
-    """The report's "wire" section rows: one per wire trial record."""
-    rows = []
-    for r in records:
-        p, d = r.get("params", {}), r.get("derived", {})
-        if p.get("lab_mode") != "wire":
-            continue
-        bits = d.get("bits") or {}
-        wire = p.get("wire") or {}
-        rows.append({
-            "name": r.get("name"), "iface": p.get("iface"), "rx": p.get("rx"), "source": p.get("source"),
-            "driver": (wire.get("driver") or {}).get("driver"),
-            "received_pps_active": d.get("received_pps_active"),
-            "received_pps_window": d.get("received_pps_window"),
-            "l1_mbps": None if bits.get("l1_bps") is None else bits["l1_bps"] / 1e6,
-            "l2_mbps": None if bits.get("l2_bps") is None else bits["l2_bps"] / 1e6,
-            "link_percent_l1": bits.get("link_percent_l1"),
-            "loss_ratio": d.get("loss_ratio"), "sent_basis": d.get("sent_basis"),
-            "cpu_ns_per_pkt_total": d.get("cpu_ns_per_pkt_total"), "end_reason": d.get("end_reason"),
-            "status": r.get("status"),
-        })
-    return rows
