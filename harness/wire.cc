@@ -293,6 +293,16 @@ json snmp_udp_delta(const std::map<std::string, uint64_t>& a, const std::map<std
   return j;
 }
 
+// XDP on an interface we did not create must vanish with the process; the
+// XDP transports attach through netlink (harness/xdp_prog.h), which outlives
+// a SIGKILL, so they are refused here until they attach through a BPF link.
+void refuse_xdp_transport(const std::string& name, const char* role) {
+  if (name == "xdp_drop" || name == "af_xdp")
+    throw UsageError(std::string(role) + " " + name + " on a named interface is refused: its XDP program would be "
+                     "attached through netlink, not a BPF link, and would outlive a SIGKILL of zcbench; use a socket "
+                     "or packet transport (recvmmsg, tpacket_v3; sendmmsg, tx_ring)");
+}
+
 std::string fmt(double v) {
   std::ostringstream o;
   o << v;
@@ -476,6 +486,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   if (spec.rate_pps < 0 || !std::isfinite(spec.rate_pps)) throw UsageError("--rate must be > 0 or 'max'");
   const DriverInfo& info = find_driver(spec.tx.name, Direction::tx);
   DriverOptions opts = validate_driver_options(info, spec.tx.options);
+  refuse_xdp_transport(spec.tx.name, "send --tx");
 
   json wire = ethtool::describe(spec.iface);
   auto speed = ethtool::link_speed_mbps(spec.iface);
@@ -648,6 +659,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   const bool external = spec.source == "external";
   const DriverInfo& info = find_driver(spec.rx.name, Direction::rx);
   DriverOptions opts = validate_driver_options(info, spec.rx.options);
+  refuse_xdp_transport(spec.rx.name, "sink --rx");
   std::optional<SeqFormat> seqf;
   if (!spec.seq.empty()) {
     seqf = parse_seq_format(spec.seq);

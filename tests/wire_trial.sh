@@ -185,6 +185,7 @@ bad_input)
   one_line 2 "overlaps the flood header" "$ZC" sink --iface zcwa --seq offset=4,width=8
   one_line 2 "Ethernet/IPv4/UDP headers" "$ZC" sink --iface zcwa --source external --seq offset=20,width=4,base=frame
   one_line 2 "width=3" "$ZC" sink --iface zcwa --source external --seq offset=4,width=3
+  one_line 2 "outlive a SIGKILL" "$ZC" sink --iface zcwa --rx xdp_drop
   # A source that sends nothing: the sink ends after its silence period and says so.
   err=$(inb "$ZC" sink --iface zcwb --source external --silence 1 --duration 10 2>&1 >/dev/null); rc=$?
   [[ $rc -eq 1 && "$err" == *"within the silence period of 1 s"* ]] || fail "silent source: rc $rc, '$err'"
