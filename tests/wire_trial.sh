@@ -15,7 +15,7 @@
 # die with the test, SIGKILL included. Exit 77: cannot run here (no root, no
 # netns, a tool missing).
 set -u
-ZC=${1:?usage: wire_trial.sh ZCBENCH CHECK}
+ZC=$(realpath "${1:?usage: wire_trial.sh ZCBENCH CHECK}")
 CHECK=${2:?usage: wire_trial.sh ZCBENCH CHECK}
 skip() { echo "SKIP: $*" >&2; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -41,7 +41,10 @@ setpriv --pdeathsig KILL unshare --net --mount --propagation private \
 BPID=$!
 for _ in $(seq 50); do [[ "$(readlink /proc/$BPID/ns/net)" != "$(readlink /proc/self/ns/net)" ]] && break; sleep 0.1; done
 sleep 0.3
-inb() { nsenter --net=/proc/$BPID/ns/net --mount=/proc/$BPID/ns/mnt "$@"; }
+# In side B. Started in the background as `$INB cmd &`, not through a shell
+# function, so $! is the command itself (nsenter execs it) and signals reach it.
+INB="nsenter --net=/proc/$BPID/ns/net --mount=/proc/$BPID/ns/mnt"
+inb() { $INB "$@"; }
 
 ip link add zcwa type veth peer name zcwb || skip "cannot create a veth pair"
 ip link set zcwb netns /proc/$BPID/ns/net || ip link set zcwb netns "$BPID" || skip "cannot move the veth peer"
@@ -64,10 +67,11 @@ send_tcpdump)
   command -v tcpdump >/dev/null || skip "tcpdump not installed (apt-get install tcpdump)"
   # Nothing listens on B's port 9000: every datagram provokes an ICMP port
   # unreachable, which must be counted, never fatal.
-  inb tcpdump -i zcwb -n -p -w "$TMP/b.pcap" udp dst port 9000 2>"$TMP/tcpdump.err" &
+  # -B: a 64 MiB capture buffer, so a loaded machine's tcpdump drops nothing.
+  $INB tcpdump -i zcwb -n -p -B 65536 -w "$TMP/b.pcap" udp dst port 9000 2>"$TMP/tcpdump.err" &
   TD=$!
   for _ in $(seq 50); do grep -q "listening on" "$TMP/tcpdump.err" && break; sleep 0.1; done
-  "$ZC" send --iface zcwa --dst 198.18.1.2 --count 3000 --rate 20000 --duration 5 --warmup 0 --json >"$TMP/send.json" \
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --count 3000 --rate 10000 --duration 5 --warmup 0 --json >"$TMP/send.json" \
     || fail "zcbench send exited $? ($(tail -1 "$TMP/send.json" 2>/dev/null))"
   sleep 0.5
   kill -INT $TD; wait $TD
@@ -78,7 +82,7 @@ send_tcpdump)
   drv=$(jget "$TMP/send.json" 'r["params"]["wire"]["driver"]["driver"]')
   echo "sent=$sent tcpdump=$captured iface_tx_packets=$txp icmp_errors=$icmp driver=$drv"
   [[ "$sent" -eq 3000 ]] || fail "send says it sent $sent, not the 3000 asked"
-  [[ "$captured" -eq "$sent" ]] || fail "tcpdump on the receiving port saw $captured packets, send says $sent"
+  [[ "$captured" -eq "$sent" ]] || fail "tcpdump on the receiving port saw $captured packets, send says $sent ($(tr '\n' ' ' <"$TMP/tcpdump.err"))"
   [[ "$txp" -ge "$sent" ]] || fail "interface tx_packets $txp is below what send counted ($sent)"
   [[ "$icmp" -gt 0 ]] || fail "no ICMP port unreachable counted although nothing listens on port 9000"
   [[ "$drv" == veth ]] || fail "params.wire.driver.driver is '$drv', expected veth (ETHTOOL_GDRVINFO)"
@@ -86,10 +90,12 @@ send_tcpdump)
 trafgen_sink)
   command -v trafgen >/dev/null || skip "trafgen not installed (apt-get install netsniff-ng)"
   N=5000
+  # A constant payload: trafgen computes the UDP checksum once, so a dinc()
+  # counter would fail the socket's checksum check (Udp.InCsumErrors).
   cat >"$TMP/t.cfg" <<EOF
-{ eth(da=$MAC_B, sa=$MAC_A, type=0x0800), ipv4(sa=198.18.1.1, da=198.18.1.2, ttl=64), udp(sp=10000, dp=9000), fill(0x00, 7), dinc(0, 255, 1), fill(0x00, 264) }
+{ eth(da=$MAC_B, sa=$MAC_A, type=0x0800), ipv4(sa=198.18.1.1, da=198.18.1.2, ttl=64), udp(sp=10000, dp=9000), fill(0x00, 272) }
 EOF
-  inb "$ZC" sink --iface zcwb --rx recvmmsg --source external --count $N --silence 3 --duration 20 --json >"$TMP/sink.json" &
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --source external --count $N --silence 3 --duration 20 --json >"$TMP/sink.json" &
   SK=$!
   sleep 1.5
   trafgen --dev zcwa --conf "$TMP/t.cfg" --num $N --rate 20000pps --cpus 1 --no-sock-mem --notouch-irq >"$TMP/trafgen.out" 2>&1 \
@@ -101,7 +107,8 @@ EOF
   act=$(jget "$TMP/sink.json" 'r["derived"]["received_pps_active"]')
   win=$(jget "$TMP/sink.json" 'r["derived"]["received_pps_window"]')
   echo "trafgen sent $N; sink received=$got end=$why active_pps=$act window_pps=$win"
-  [[ "$got" -eq $N ]] || fail "sink counted $got packets, trafgen sent exactly $N"
+  echo "drops: $(jget "$TMP/sink.json" 'r["derived"]["drops"]') link: $(jget "$TMP/sink.json" 'r["raw"]["link_delta"]') snmp: $(jget "$TMP/sink.json" 'r["raw"]["snmp_sink_delta"]') softnet: $(jget "$TMP/sink.json" '[c for c in r["raw"]["softnet_delta"] if c["dropped"]]')"
+  [[ "$got" -eq $N ]] || { cat "$TMP/trafgen.out" >&2; fail "sink counted $got packets, trafgen sent exactly $N"; }
   [[ "$why" == count ]] || fail "sink ended by '$why', expected by --count"
   # The sink opened 1.5 s before trafgen started: the rate over the traffic's
   # active period must exceed the rate over the sink's whole window.
@@ -111,7 +118,7 @@ EOF
 seq_foreign)
   # The foreign layout: 4 bytes of junk, then an 8-byte big-endian counter at
   # payload offset 4, starting at 1000; planted: 2 gaps, 1 duplicate, 1 reorder.
-  inb "$ZC" sink --iface zcwb --rx recvmmsg --source external --seq offset=4,width=8,endian=big \
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --source external --seq offset=4,width=8,endian=big \
     --size 64 --silence 3 --duration 20 --json >"$TMP/sink.json" &
   SK=$!
   sleep 1
@@ -146,7 +153,7 @@ settings_restored)
   [[ "$(state)" == "$before" ]] || fail "settings after a trial '$(state)' differ from before '$before'"
   jget "$TMP/sink.json" 'r["params"]["wire"]["changes"]' | grep -q promisc || fail "the record does not list the changes made"
   # SIGKILL in the middle of a trial: the restorer process puts them back.
-  inb "$ZC" sink --iface zcwb --rx recvmmsg --gro --promisc --duration 30 >/dev/null 2>&1 &
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --gro --promisc --duration 30 >/dev/null 2>&1 &
   SK=$!
   for _ in $(seq 100); do inb ip -o link show zcwb | grep -q PROMISC && break; sleep 0.1; done
   inb ip -o link show zcwb | grep -q PROMISC || fail "the sink never set promisc"
