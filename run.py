@@ -1180,9 +1180,9 @@ def run_suites(args, suites, results_dir):
     progress = Progress(setup_steps(args) + len(suites) + 1 + (1 if getattr(args, "kernel", None) else 0))
     setup(args, progress)
     needed = ["zcbench"]
-    if any(suite.get("trials") for suite in suites):
+    if any(suite.get("trials") for suite in suites) and not wire_module().wire_requested(args):
         needed.append("zcbench-bench")
-    if any(suite.get("conformance_filter") for suite in suites):
+    if any(suite.get("conformance_filter") for suite in suites) and not wire_module().wire_requested(args):
         needed.append("zcbench-conformance")
     require_executables(args.build_dir, needed)
     report_python = require_report_python()
