@@ -61,7 +61,7 @@ class UringSendTx : public TxDriver {
       if (res >= 0)
         throw InternalError("io_uring send of a " + std::to_string(payload_) + "-byte datagram returned " +
                             std::to_string(res));
-      if (res == -EAGAIN || res == -ENOBUFS || res == -EINTR)
+      if (res == -EAGAIN || res == -ENOBUFS || res == -EINTR || is_icmp_soft_error(-res))
         ++refused_;
       else
         throw EnvError(errno_text("IORING_OP_SEND", -res), -res);

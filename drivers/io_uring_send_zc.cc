@@ -83,7 +83,7 @@ class UringSendZcTx : public TxDriver {
       if (res >= 0)
         throw InternalError("send_zc of a " + std::to_string(payload_) + "-byte datagram returned " +
                             std::to_string(res));
-      if (res != -EAGAIN && res != -ENOBUFS && res != -EINTR) throw EnvError(errno_text("IORING_OP_SEND_ZC", -res), -res);
+      if (res != -EAGAIN && res != -ENOBUFS && res != -EINTR && !is_icmp_soft_error(-res)) throw EnvError(errno_text("IORING_OP_SEND_ZC", -res), -res);
       ++refused_;
     }
     // Accepted buffers are the kernel's until their notification; refused or

@@ -39,7 +39,7 @@ class SendmmsgTx : public TxDriver {
   size_t commit(size_t k, int flow) override {
     int n = sendmmsg(socks_[size_t(flow)].get(), msgs_.data(), unsigned(k), 0);
     if (n < 0) {
-      if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) return 0;
+      if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR || is_icmp_soft_error(errno)) return 0;
       throw EnvError(errno_text("sendmmsg", errno), errno);
     }
     return size_t(n);

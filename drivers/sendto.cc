@@ -34,7 +34,7 @@ class SendtoTx : public TxDriver {
     int fd = socks_[size_t(flow)].get();
     for (size_t i = 0; i < k; ++i) {
       if (::send(fd, ptrs_[i], payload_, 0) < 0) {
-        if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) return i;
+        if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR || is_icmp_soft_error(errno)) return i;
         throw EnvError(errno_text("send", errno), errno);
       }
     }

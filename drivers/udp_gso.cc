@@ -75,7 +75,7 @@ class UdpGsoTx : public TxDriver {
     }
     ssize_t n = sendmsg(socks_[size_t(flow)].get(), &m, 0);
     if (n < 0) {
-      if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) {
+      if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR || is_icmp_soft_error(errno)) {
         ++refused_;
         return 0;
       }

@@ -3,6 +3,7 @@
 #pragma once
 #include <netinet/in.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 
@@ -40,6 +41,15 @@ Fd open_udp_source_socket(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uin
 // One source socket per flow (flow f from port ctx.src_port + f), with the
 // driver's `sndbuf` option.
 std::vector<Fd> open_flow_sockets(const TxContext& ctx);
+
+// Errors a connected UDP socket reports for an earlier datagram's ICMP error
+// (port/host/net unreachable: a receiver with no socket, a capture box, an
+// FPGA). The datagram of the failing call was not sent; the error is consumed,
+// so the caller treats it as a refusal and retries. Never fatal: the harness
+// counts them from the namespace's Icmp counters (harness/wire.cc).
+inline bool is_icmp_soft_error(int err) {
+  return err == ECONNREFUSED || err == EHOSTUNREACH || err == ENETUNREACH || err == EHOSTDOWN || err == EPROTO;
+}
 
 // Waits for readability; returns false on timeout. EINTR counts as timeout.
 bool wait_readable(int fd, int timeout_ms);

@@ -5,6 +5,7 @@
 
 #include "harness/errors.h"
 #include "harness/pacer.h"
+#include "harness/seq_format.h"
 
 namespace zc {
 
@@ -12,11 +13,12 @@ AccountingMode parse_accounting_mode(const std::string& s) {
   if (s == "full") return AccountingMode::full;
   if (s == "count") return AccountingMode::count;
   if (s == "pktgen") return AccountingMode::pktgen;
-  throw UsageError("accounting '" + s + "' is unknown; accepted: full, count, pktgen");
+  if (s == "seq") return AccountingMode::seq;
+  throw UsageError("accounting '" + s + "' is unknown; accepted: full, count, pktgen, seq");
 }
 
 const char* accounting_mode_name(AccountingMode m) {
-  return m == AccountingMode::full ? "full" : m == AccountingMode::count ? "count" : "pktgen";
+  return m == AccountingMode::full ? "full" : m == AccountingMode::count ? "count" : m == AccountingMode::pktgen ? "pktgen" : "seq";
 }
 
 size_t LatencyHistogram::index(uint64_t ns) {
@@ -194,6 +196,7 @@ void Accounting::inspect_pktgen(const uint8_t* payload, size_t len) {
 }
 
 uint64_t Accounting::unique() const {
+  if (mode_ == AccountingMode::seq && seq_) return seq_->unique() + seq_->unreadable;
   if (mode_ != AccountingMode::full) return packets();
   uint64_t u = 0;
   for (const auto& f : flows_) u += f.unique;
@@ -201,6 +204,7 @@ uint64_t Accounting::unique() const {
 }
 
 uint64_t Accounting::duplicates() const {
+  if (mode_ == AccountingMode::seq && seq_) return seq_->duplicates();
   uint64_t d = 0;
   for (const auto& f : flows_) d += f.duplicates;
   return d;
@@ -222,6 +226,7 @@ nlohmann::json Accounting::sequence_json() const {
     j["pktgen_headers"] = pktgen_headers_;
     j["pktgen_repeats"] = pktgen_seq_.duplicates;
   }
+  if (mode_ == AccountingMode::seq && seq_) seq_->add_json(j, &reordered, &too_old, &gaps);
   j["unique"] = unique();
   j["duplicates"] = duplicates();
   j["reordered"] = reordered;

@@ -14,6 +14,7 @@
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -25,7 +26,12 @@
 
 namespace zc {
 
-enum class AccountingMode { full, count, pktgen };
+struct SeqFormat;
+class SeqStreams;  // harness/seq_format.h
+
+// seq: a foreign generator's own counter, located by a SeqFormat
+// (harness/seq_format.h; set_seq_format before the first packet).
+enum class AccountingMode { full, count, pktgen, seq };
 AccountingMode parse_accounting_mode(const std::string& s);
 const char* accounting_mode_name(AccountingMode m);
 
@@ -124,7 +130,10 @@ class Accounting {
     bytes_ += len;
     if (mode_ == AccountingMode::full) inspect(payload, len);
     else if (mode_ == AccountingMode::pktgen) inspect_pktgen(payload, len);
+    else if (mode_ == AccountingMode::seq) inspect_seq(payload, len);
   }
+  // AccountingMode::seq: where the counter is (defined in harness/seq_format.cc).
+  void set_seq_format(const SeqFormat& f);
 
   // For sinks that only learn counts, never payloads (xdp_drop's BPF
   // counter): `n` packets of `bytes` UDP payload in all. They count as
@@ -160,6 +169,8 @@ class Accounting {
   void inspect_pktgen(const uint8_t* payload, size_t len);
   // AccountingSet with several workers: keep the exact sets too.
   void track_exact() { exact_ = true, sets_.resize(flows_.size()); }
+  void inspect_seq(const uint8_t* payload, size_t len);  // harness/seq_format.cc
+  std::shared_ptr<SeqStreams> seq_;  // AccountingMode::seq only
 
   AccountingMode mode_;
   std::atomic<uint64_t> packets_{0};

@@ -24,6 +24,7 @@
 #include "harness/registry.h"
 #include "harness/trial.h"
 #include "harness/vocabulary.h"
+#include "harness/wire.h"
 
 using nlohmann::json;
 using namespace zc;
@@ -41,8 +42,15 @@ usage:
                                    anonymous network namespaces joined by veth)
   zcbench send --iface IF --dst IP [--dst-mac MAC] [trial options]
                                    generator only, out of a named interface
-  zcbench sink --iface IF [--rx NAME] [--duration S]
-                                   sink only, on a named interface
+  zcbench sink --iface IF [--rx NAME] [--source generator|external]
+               [--seq offset=N,width=4|8,endian=big|little[,flow=OFF:W][,base=frame]|pktgen]
+               [--count N] [--silence S] [--duration S] [--promisc]
+                                   sink only, on a named interface (ends after
+                                   --count packets, --silence S without any, or
+                                   --duration S; default 10)
+  send/sink refuse an interface carrying the default route or the SSH session
+  unless --allow-host-interface; --dst outside 198.18.0.0/15 needs
+  --allow-any-destination
   zcbench --version | --help       (zcbench send --help, zcbench sink --help: theirs)
 )";
 
@@ -154,103 +162,22 @@ int cmd_run(Args& a, const std::vector<std::string>& argv) {
   return kExitCheckFailed;
 }
 
-// Named interfaces: only ever the one the user named, checked to exist.
-int require_iface(const std::string& ifname) {
-  if (ifname.empty()) throw UsageError("--iface is required: name the interface explicitly");
-  unsigned idx = if_nametoindex(ifname.c_str());
-  if (!idx) throw UsageError("interface '" + ifname + "' does not exist in this network namespace");
-  return int(idx);
-}
-
-in_addr iface_ipv4(const std::string& ifname) {
-  ifaddrs* list = nullptr;
-  check_sys(getifaddrs(&list), "getifaddrs");
-  in_addr found{};
-  bool ok = false;
-  for (ifaddrs* i = list; i; i = i->ifa_next)
-    if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && ifname == i->ifa_name) {
-      found = reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr;
-      ok = true;
-      break;
-    }
-  freeifaddrs(list);
-  if (!ok) throw UsageError("interface '" + ifname + "' has no IPv4 address; give it one in 198.18.0.0/15");
-  return found;
-}
-
-bool in_benchmark_range(in_addr a) { return (ntohl(a.s_addr) & 0xfffe0000u) == 0xc6120000u; }  // 198.18.0.0/15
-
-int cmd_send(Args& a) {
-  CommandLine cl = parse_command_line(kSend, a.v);
-  const TrialSpec& spec = cl.spec;
-  const bool as_json = cl.json;
-  const std::string& ifname = spec.iface;
-  const std::string& dst = spec.dst;
-  check_param_ranges(spec, kSend);
-  int ifindex = require_iface(ifname);
-  in_addr dst_ip{};
-  if (dst.empty() || inet_pton(AF_INET, dst.c_str(), &dst_ip) != 1)
-    throw UsageError("--dst '" + dst + "' is not an IPv4 address");
-  if (!in_benchmark_range(dst_ip) && !spec.allow_any_destination)
-    throw UsageError("--dst " + dst + " is outside the benchmarking range 198.18.0.0/15; pass --allow-any-destination to override");
-  const DriverInfo& info = find_driver(spec.tx.name, Direction::tx);
-  TxContext ctx;
-  ctx.ifname = ifname;
-  ctx.ifindex = ifindex;
-  ctx.src_ip = iface_ipv4(ifname);
-  ctx.dst_ip = dst_ip;
-  ctx.src_mac = interface_mac(ifname);
-  ctx.dst_mac = destination_mac(ifname, dst_ip, spec.dst_mac);
-  ctx.ports.push_back({ifname, ifindex, ctx.src_ip, dst_ip, ctx.src_mac, ctx.dst_mac});
-  ctx.src_port = kFloodSrcPortBase;
-  ctx.dst_port = kFloodUdpPort;
-  ctx.payload_bytes = spec.payload_bytes;
-  ctx.flows = spec.flows;
-  ctx.options = validate_driver_options(info, spec.tx.options);
-  auto tx = info.make_tx();
-  tx->open(ctx);
-  FloodSpec fs{spec.payload_bytes, spec.rate_pps, spec.burst, spec.flows, spec.count, 0};
-  uint64_t start = monotonic_ns() + 1000000;
-  fs.end_ns = start + uint64_t((spec.warmup_s + spec.duration_s) * 1e9);
-  FloodGenerator gen(*tx, fs);
-  gen.run(start, g_stop);
-  double secs = double(monotonic_ns() - start) / 1e9;
-  json out = {{"iface", ifname}, {"dst", dst}, {"src_mac", mac_to_string(ctx.src_mac)},
-              {"dst_mac", mac_to_string(ctx.dst_mac)}, {"flood", gen.stats()}, {"seconds", secs},
-              {"sent_pps", double(gen.sent()) / secs}};
-  std::cout << out.dump(as_json ? 2 : -1) << "\n";
-  return g_stop ? kExitInterrupted : kExitOk;
-}
-
-int cmd_sink(Args& a) {
-  CommandLine cl = parse_command_line(kSink, a.v);
-  const TrialSpec& spec = cl.spec;
-  const bool as_json = cl.json;
-  const std::string& ifname = spec.iface;
-  check_param_ranges(spec, kSink);
-  int ifindex = require_iface(ifname);
-  const DriverInfo& info = find_driver(spec.rx.name, Direction::rx);
-  RxContext ctx;
-  ctx.ifname = ifname;
-  ctx.ifindex = ifindex;
-  ctx.local_ip = iface_ipv4(ifname);
-  ctx.udp_port = kFloodUdpPort;
-  ctx.payload_bytes = spec.payload_bytes;
-  ctx.mtu = spec.lab.mtu;
-  ctx.flows = spec.flows;
-  ctx.options = validate_driver_options(info, spec.rx.options);
-  auto rx = info.make_rx();
-  rx->open(ctx);
-  Accounting acct(parse_accounting_mode(ctx.options.text("accounting")), spec.flows);
-  uint64_t start = monotonic_ns(), end = start + uint64_t(spec.duration_s * 1e9);
-  acct.set_latency_window(start, end);
-  while (!g_stop && monotonic_ns() < end) rx->receive(acct, 10);
-  double secs = double(monotonic_ns() - start) / 1e9;
-  json out = {{"iface", ifname}, {"received", acct.packets()}, {"received_pps", double(acct.packets()) / secs},
-              {"sequence", acct.sequence_json()}, {"latency_ns", acct.latency_json()},
-              {"kernel_stats", rx->kernel_stats()}};
-  std::cout << out.dump(as_json ? 2 : -1) << "\n";
-  return g_stop ? kExitInterrupted : kExitOk;
+// Named interfaces (harness/wire.h): send and sink are trials like `run`,
+// parsed from the same parameter table (harness/params_table.cc).
+int cmd_wire(Command cmd, Args& a, const std::vector<std::string>& argv) {
+  CommandLine cl = parse_command_line(cmd, a.v);
+  TrialSpec spec = cl.spec;
+  // A sink waits for traffic from elsewhere: no warm-up of ours, a longer window.
+  if (cmd == kSink && !cl.given("--duration")) spec.duration_s = kSinkDefaultDurationS;
+  if (cmd == kSink && !cl.given("--warmup")) spec.warmup_s = 0;
+  check_param_ranges(spec, cmd);
+  WireOptions w;
+  w.allow_host_interface = spec.allow_host_interface;
+  w.promisc = spec.promisc;
+  w.rate_given = cl.given("--rate");
+  w.count_given = cl.given("--count");
+  w.json_out = cl.json;
+  return wire_command(cmd == kSend ? "send" : "sink", spec, w, argv, &g_stop);
 }
 
 }  // namespace
@@ -282,8 +209,8 @@ int main(int argc, char** argv) {
       }
     if (cmd == "list") return cmd_list(a);
     if (cmd == "run") return cmd_run(a, argv_full);
-    if (cmd == "send") return cmd_send(a);
-    if (cmd == "sink") return cmd_sink(a);
+    if (cmd == "send") return cmd_wire(kSend, a, argv_full);
+    if (cmd == "sink") return cmd_wire(kSink, a, argv_full);
     throw UsageError("unknown command '" + cmd + "'; accepted: list, run, send, sink, --version, --help");
   } catch (const Error& e) {
     std::cerr << "zcbench: " << e.what() << "\n";

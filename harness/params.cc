@@ -433,6 +433,7 @@ CommandLine parse_command_line(Command cmd, const std::vector<std::string>& args
       value = args[++i];
     }
     given.push_back({p, check_param_value(*p, flag, value)});
+    out.given_flags.push_back(flag);
   }
   for (bool first : {true, false})
     for (const auto& [p, v] : given)

@@ -100,7 +100,16 @@ std::string check_param_value(const Param& p, const std::string& name, const std
 struct CommandLine {
   TrialSpec spec;
   bool json = false;
+  std::vector<std::string> given_flags;  // flags on the command line, in order
+  bool given(const std::string& flag) const {
+    for (const auto& f : given_flags)
+      if (f == flag) return true;
+    return false;
+  }
 };
+
+// `zcbench sink` waits for traffic from elsewhere: its window when --duration is not given.
+inline constexpr double kSinkDefaultDurationS = 10;
 CommandLine parse_command_line(Command cmd, const std::vector<std::string>& args);
 
 // The options section of `zcbench CMD --help`, one line (or more) per parameter.

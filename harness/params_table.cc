@@ -349,6 +349,16 @@ std::vector<Param> build_param_table() {
     bind_flag(p, [](TrialSpec& s) -> bool& { return s.allow_any_destination; });
   }
   {
+    Param& p = add("--allow-host-interface", "", "allow_host_interface", ParamType::flag, "", kSend | kSink,
+                   "allow an interface carrying the default route or the SSH session");
+    bind_flag(p, [](TrialSpec& s) -> bool& { return s.allow_host_interface; });
+  }
+  {
+    Param& p = add("--promisc", "", "promisc", ParamType::flag, "", kSink,
+                   "promiscuous mode for the trial (restored after)");
+    bind_flag(p, [](TrialSpec& s) -> bool& { return s.promisc; });
+  }
+  {
     Param& p = add("--source", "", "source", ParamType::choice, "KIND", kSink,
                    "generator (our flood) | external (a generator not ours: count, --seq)");
     p.label = "source";

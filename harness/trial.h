@@ -47,6 +47,8 @@ struct TrialSpec {
   std::string source = "generator";  // sink: "external" = packets from a generator not ours
   std::string seq;            // sink: sequence descriptor "offset=N,width=4|8,endian=big|little[,flow=OFF:W]"
   double silence_s = 0;       // sink: end after this long without packets (0: off)
+  bool allow_host_interface = false;  // send/sink: allow the default-route or SSH interface
+  bool promisc = false;       // sink: IFF_PROMISC for the trial (restored after)
   double interval_s = 0.1;    // per-interval samples
   std::vector<std::string> perf_events;  // empty: software + hardware defaults
   // Bookkeeping carried into the record.

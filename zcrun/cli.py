@@ -7,6 +7,7 @@ from pathlib import Path
 from .common import (CI_SUITE, DEFAULT_LAB_MODE, DEFAULT_SUITE, EXIT_INTERRUPTED, EXIT_OK,
                      EXIT_USAGE, LAB_MODES, REPO_ROOT, ZcbenchError, tool_version, warn)
 from .ndr import (NDR_DEFAULTS)
+from . import wire
 from .commands import (command_ci, command_compare, command_list, command_report, command_run,
                        command_test, guest_kernels)
 from .calibrate import CALIBRATION_SUITE, DEFAULT_RUNS, command_calibrate
@@ -68,6 +69,7 @@ def add_run_options(parser, default_suite=DEFAULT_SUITE):
                              "are instead of re-running them")
     add_setup_options(parser)
     add_ndr_options(parser)
+    wire.add_arguments(parser)
     if default_suite == DEFAULT_SUITE:
         add_baseline_option(parser)
 

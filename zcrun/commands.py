@@ -21,6 +21,7 @@ from .report import (compare_module, load_baseline, load_calibration, render_rep
                      require_report_python)
 from .ndr import (cli_ndr_suite, ndr_specs, run_ndr_searches)
 from .retrial import MAX_ATTEMPTS, ZcbenchRetrial, retry_contaminated
+from . import wire
 
 
 def setup(args, progress):
@@ -47,6 +48,11 @@ def command_run(args):
         for i, entry in enumerate(suite.get("ndr") or []):
             ndr_specs(entry, f"suite {suite.get('name')} ndr entry {i}")
     args.suite_names = [suite.get("name") or "?" for suite in suites]
+    try:  # bad --iface/--wire input is a usage error before the build
+        if wire.wire_requested(args):
+            wire.validate(args)
+    except wire.WireUsageError as err:
+        raise ZcbenchError(str(err), EXIT_USAGE) from None
     args.baseline_doc = load_baseline(args.baseline) if args.baseline else None
     args.calibration_doc = load_calibration(getattr(args, "calibration", None))
     if args.run_id:
@@ -80,9 +86,9 @@ def run_suites(args, suites, results_dir):
     progress = Progress(setup_steps(args) + len(suites) + 1 + (1 if getattr(args, "kernel", None) else 0))
     setup(args, progress)
     needed = ["zcbench"]
-    if any(suite.get("trials") for suite in suites):
+    if any(suite.get("trials") for suite in suites) and not wire.wire_requested(args):
         needed.append("zcbench-bench")
-    if any(suite.get("conformance_filter") for suite in suites):
+    if any(suite.get("conformance_filter") for suite in suites) and not wire.wire_requested(args):
         needed.append("zcbench-conformance")
     require_executables(args.build_dir, needed)
     report_python = require_report_python()
@@ -106,7 +112,11 @@ def run_suites(args, suites, results_dir):
     try:
         context = run_context(args.build_dir, options)
         for suite in suites:
-            outcome = run_one_suite(args, suite, run_dir, records_path, progress)
+            if wire.wire_requested(args):
+                outcome = wire.run_wire_suite(args, suite, records_path,
+                                              executable(args.build_dir, "zcbench"))
+            else:
+                outcome = run_one_suite(args, suite, run_dir, records_path, progress)
             if outcome == EXIT_CHECK_FAILED:
                 failed_check = True
             elif outcome != EXIT_OK:

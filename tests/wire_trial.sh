@@ -1,0 +1,223 @@
+#!/usr/bin/env bash
+# Wire trials on interfaces zcbench did not create (issue "Leave the lab"):
+# the TEST builds a veth pair between two network namespaces of its own,
+# standing for a NIC pair, and runs `zcbench send` / `zcbench sink` on it as a
+# user would on real ports. Real parts only: tcpdump counts what our send put
+# on the wire, trafgen stands for an FPGA, a small Python sender writes a
+# foreign payload layout (8-byte big-endian counter at payload offset 4) with
+# planted gaps, a duplicate and a reorder.
+#
+#   wire_trial.sh ZCBENCH CHECK    CHECK: send_tcpdump | trafgen_sink | seq_foreign |
+#                                         settings_restored | safety | bad_input
+#
+# Namespaces: side A is this script's own (unshare --net, re-exec below); side
+# B is held by a `sleep` with PR_SET_PDEATHSIG (setpriv --pdeathsig), so both
+# die with the test, SIGKILL included. Exit 77: cannot run here (no root, no
+# netns, a tool missing).
+set -u
+ZC=$(realpath "${1:?usage: wire_trial.sh ZCBENCH CHECK}")
+CHECK=${2:?usage: wire_trial.sh ZCBENCH CHECK}
+skip() { echo "SKIP: $*" >&2; exit 77; }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+if [[ "${ZC_WIRE_INNER:-}" != 1 ]]; then
+  [[ $(id -u) -eq 0 ]] || skip "needs root (network namespaces, veth)"
+  for t in unshare nsenter setpriv ip python3; do command -v $t >/dev/null || skip "$t not installed"; done
+  ZC_WIRE_INNER=1 exec unshare --net --mount --propagation private --fork --kill-child "$0" "$@"
+  skip "unshare --net failed (no CAP_SYS_ADMIN?)"
+fi
+
+# Side A: a private sysfs, so /sys/class/net shows this namespace's devices.
+mount -t sysfs none /sys || skip "cannot mount a private sysfs"
+sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null
+ip link set lo up
+TMP=$(mktemp -d /tmp/zcwire.XXXXXX)
+cleanup() { [[ -n "${BPID:-}" ]] && kill "$BPID" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+# Side B: its own network and mount namespace with its own sysfs.
+setpriv --pdeathsig KILL unshare --net --mount --propagation private \
+  sh -c 'mount -t sysfs none /sys && sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; ip link set lo up; exec sleep 600' &
+BPID=$!
+for _ in $(seq 50); do [[ "$(readlink /proc/$BPID/ns/net)" != "$(readlink /proc/self/ns/net)" ]] && break; sleep 0.1; done
+sleep 0.3
+# In side B. Started in the background as `$INB cmd &`, not through a shell
+# function, so $! is the command itself (nsenter execs it) and signals reach it.
+INB="nsenter --net=/proc/$BPID/ns/net --mount=/proc/$BPID/ns/mnt"
+inb() { $INB "$@"; }
+
+ip link add zcwa type veth peer name zcwb || skip "cannot create a veth pair"
+ip link set zcwb netns /proc/$BPID/ns/net || ip link set zcwb netns "$BPID" || skip "cannot move the veth peer"
+inb sysctl -qw net.ipv6.conf.zcwb.disable_ipv6=1 2>/dev/null
+sysctl -qw net.ipv6.conf.zcwa.disable_ipv6=1 2>/dev/null
+ip addr add 198.18.1.1/24 dev zcwa && ip link set zcwa up
+inb ip addr add 198.18.1.2/24 dev zcwb && inb ip link set zcwb up
+MAC_A=$(cat /sys/class/net/zcwa/address)
+MAC_B=$(inb cat /sys/class/net/zcwb/address)
+# Static neighbours both ways: an FPGA does no ARP, and an unresolved
+# neighbour's queue would drop packets no interface counter sees.
+ip neigh replace 198.18.1.2 lladdr "$MAC_B" dev zcwa nud permanent
+inb ip neigh replace 198.18.1.1 lladdr "$MAC_A" dev zcwb nud permanent
+for _ in $(seq 50); do [[ "$(cat /sys/class/net/zcwa/operstate)" == up ]] && break; sleep 0.1; done
+
+jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["records"][0]; print(eval(sys.argv[2]))' "$@"; }
+
+case "$CHECK" in
+send_tcpdump)
+  command -v tcpdump >/dev/null || skip "tcpdump not installed (apt-get install tcpdump)"
+  # Nothing listens on B's port 9000: every datagram provokes an ICMP port
+  # unreachable, which must be counted, never fatal.
+  # -B: a 64 MiB capture buffer, so a loaded machine's tcpdump drops nothing.
+  $INB tcpdump -i zcwb -n -p -B 65536 -w "$TMP/b.pcap" udp dst port 9000 2>"$TMP/tcpdump.err" &
+  TD=$!
+  for _ in $(seq 50); do grep -q "listening on" "$TMP/tcpdump.err" && break; sleep 0.1; done
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --count 3000 --rate 10000 --duration 5 --warmup 0 --json >"$TMP/send.json" \
+    || fail "zcbench send exited $? ($(tail -1 "$TMP/send.json" 2>/dev/null))"
+  sleep 0.5
+  kill -INT $TD; wait $TD
+  captured=$(inb tcpdump -n -r "$TMP/b.pcap" 2>/dev/null | wc -l)
+  sent=$(jget "$TMP/send.json" 'r["raw"]["sent_total"]')
+  txp=$(jget "$TMP/send.json" 'r["derived"]["iface_tx_packets"]')
+  icmp=$(jget "$TMP/send.json" 'r["derived"]["icmp_errors"]')
+  drv=$(jget "$TMP/send.json" 'r["params"]["wire"]["driver"]["driver"]')
+  echo "sent=$sent tcpdump=$captured iface_tx_packets=$txp icmp_errors=$icmp driver=$drv"
+  [[ "$sent" -eq 3000 ]] || fail "send says it sent $sent, not the 3000 asked"
+  [[ "$captured" -eq "$sent" ]] || fail "tcpdump on the receiving port saw $captured packets, send says $sent ($(tr '\n' ' ' <"$TMP/tcpdump.err"))"
+  [[ "$txp" -ge "$sent" ]] || fail "interface tx_packets $txp is below what send counted ($sent)"
+  [[ "$icmp" -gt 0 ]] || fail "no ICMP port unreachable counted although nothing listens on port 9000"
+  [[ "$drv" == veth ]] || fail "params.wire.driver.driver is '$drv', expected veth (ETHTOOL_GDRVINFO)"
+  ;;
+trafgen_sink)
+  command -v trafgen >/dev/null || skip "trafgen not installed (apt-get install netsniff-ng)"
+  N=5000
+  # A constant payload: trafgen computes the UDP checksum once, so a dinc()
+  # counter would fail the socket's checksum check (Udp.InCsumErrors).
+  cat >"$TMP/t.cfg" <<EOF
+{ eth(da=$MAC_B, sa=$MAC_A, type=0x0800), ipv4(sa=198.18.1.1, da=198.18.1.2, ttl=64), udp(sp=10000, dp=9000), fill(0x00, 272) }
+EOF
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --source external --count $N --silence 3 --duration 20 --json >"$TMP/sink.json" &
+  SK=$!
+  sleep 1.5
+  trafgen --dev zcwa --conf "$TMP/t.cfg" --num $N --rate 20000pps --cpus 1 --no-sock-mem --notouch-irq >"$TMP/trafgen.out" 2>&1 \
+    || fail "trafgen failed: $(tail -3 "$TMP/trafgen.out")"
+  wait $SK; rc=$?
+  [[ $rc -eq 0 ]] || fail "zcbench sink exited $rc: $(tail -c 600 "$TMP/sink.json")"
+  got=$(jget "$TMP/sink.json" 'r["raw"]["received_total"]')
+  why=$(jget "$TMP/sink.json" 'r["derived"]["end_reason"]')
+  act=$(jget "$TMP/sink.json" 'r["derived"]["received_pps_active"]')
+  win=$(jget "$TMP/sink.json" 'r["derived"]["received_pps_window"]')
+  echo "trafgen sent $N; sink received=$got end=$why active_pps=$act window_pps=$win"
+  echo "drops: $(jget "$TMP/sink.json" 'r["derived"]["drops"]') link: $(jget "$TMP/sink.json" 'r["raw"]["link_delta"]') snmp: $(jget "$TMP/sink.json" 'r["raw"]["snmp_sink_delta"]') softnet: $(jget "$TMP/sink.json" '[c for c in r["raw"]["softnet_delta"] if c["dropped"]]')"
+  [[ "$got" -eq $N ]] || { cat "$TMP/trafgen.out" >&2; fail "sink counted $got packets, trafgen sent exactly $N"; }
+  [[ "$why" == count ]] || fail "sink ended by '$why', expected by --count"
+  # The sink opened 1.5 s before trafgen started: the rate over the traffic's
+  # active period must exceed the rate over the sink's whole window.
+  /usr/bin/python3 -c "import sys; sys.exit(0 if float('$act') > float('$win') else 1)" \
+    || fail "active-period rate $act pps is not above the window rate $win pps"
+  ;;
+seq_foreign)
+  # The foreign layout: 4 bytes of junk, then an 8-byte big-endian counter at
+  # payload offset 4, starting at 1000; planted: 2 gaps, 1 duplicate, 1 reorder.
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --source external --seq offset=4,width=8,endian=big \
+    --size 64 --silence 3 --duration 20 --json >"$TMP/sink.json" &
+  SK=$!
+  sleep 1
+  python3 - <<'EOF' || fail "the foreign sender failed"
+import socket, struct, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("198.18.1.1", 10000))
+order = [c for c in range(1000, 2000) if c not in (1100, 1101)]
+i = order.index(1200); order.insert(i + 1, 1200)           # duplicate
+i = order.index(1300); order[i], order[i + 1] = order[i + 1], order[i]  # 1301 before 1300
+for n, c in enumerate(order):
+    s.sendto(b"\xde\xad\xbe\xef" + struct.pack(">Q", c) + bytes(52), ("198.18.1.2", 9000))
+    if n % 50 == 0:
+        time.sleep(0.002)
+EOF
+  wait $SK; rc=$?
+  [[ $rc -eq 0 ]] || fail "zcbench sink exited $rc: $(tail -c 600 "$TMP/sink.json")"
+  q() { jget "$TMP/sink.json" "r['raw']['sequence']['$1']"; }
+  echo "received=$(jget "$TMP/sink.json" 'r["raw"]["received_total"]') unique=$(q unique) gaps=$(q gaps) duplicates=$(q duplicates) reordered=$(q reordered)"
+  [[ $(q unique) -eq 998 ]] || fail "unique $(q unique), expected 998"
+  [[ $(q gaps) -eq 2 ]] || fail "gaps $(q gaps), expected 2 (counters 1100, 1101 never sent)"
+  [[ $(q duplicates) -eq 1 ]] || fail "duplicates $(q duplicates), expected 1"
+  [[ $(q reordered) -eq 1 ]] || fail "reordered $(q reordered), expected 1"
+  [[ $(jget "$TMP/sink.json" 'r["derived"]["end_reason"]') == silence ]] || fail "the sink did not end by silence"
+  ;;
+settings_restored)
+  state() { inb sh -c 'ip -o link show zcwb | grep -o PROMISC; echo; ethtool -k zcwb 2>/dev/null | grep generic-receive-offload' | tr -d '\n'; }
+  command -v ethtool >/dev/null || skip "ethtool not installed (apt-get install ethtool)"
+  inb ethtool -K zcwb gro off 2>/dev/null
+  before=$(state)
+  inb "$ZC" sink --iface zcwb --rx recvmmsg --gro --promisc --duration 1 --json >"$TMP/sink.json"
+  [[ "$(state)" == "$before" ]] || fail "settings after a trial '$(state)' differ from before '$before'"
+  jget "$TMP/sink.json" 'r["params"]["wire"]["changes"]' | grep -q promisc || fail "the record does not list the changes made"
+  # SIGKILL in the middle of a trial: the restorer process puts them back.
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --gro --promisc --duration 30 >/dev/null 2>&1 &
+  SK=$!
+  for _ in $(seq 100); do inb ip -o link show zcwb | grep -q PROMISC && break; sleep 0.1; done
+  inb ip -o link show zcwb | grep -q PROMISC || fail "the sink never set promisc"
+  [[ "$(state)" != "$before" ]] || fail "nothing changed during the trial; the check would prove nothing"
+  kill -KILL $SK; wait $SK 2>/dev/null
+  for _ in $(seq 50); do [[ "$(state)" == "$before" ]] && break; sleep 0.1; done
+  [[ "$(state)" == "$before" ]] || fail "after SIGKILL settings are '$(state)', before '$before'"
+  echo "settings before = after trial = after SIGKILL: $before"
+  ;;
+safety)
+  ip route add default via 198.18.1.2 dev zcwa
+  out=$("$ZC" send --iface zcwa --dst 198.18.1.2 --count 10 2>&1); rc=$?
+  [[ $rc -eq 2 && "$out" == *"default route"* ]] || fail "default-route interface not refused (rc $rc): $out"
+  ip route del default
+  out=$(SSH_CONNECTION="198.18.1.9 50000 198.18.1.1 22" "$ZC" sink --iface zcwa --duration 1 2>&1); rc=$?
+  [[ $rc -eq 2 && "$out" == *"SSH session"* ]] || fail "SSH-session interface not refused (rc $rc): $out"
+  out=$("$ZC" send --iface zcwa --dst 10.1.2.3 --count 10 2>&1); rc=$?
+  [[ $rc -eq 2 && "$out" == *"198.18.0.0/15"* ]] || fail "destination outside 198.18.0.0/15 not refused (rc $rc): $out"
+  out=$("$ZC" send --iface eth_not_here --dst 198.18.1.2 2>&1); rc=$?
+  [[ $rc -eq 2 && "$out" == *"does not exist"* ]] || fail "missing interface not refused (rc $rc): $out"
+  echo "refused: default route, SSH session, foreign destination, missing interface"
+  ;;
+bad_input)
+  ip link add zcwc type veth peer name zcwd
+  one_line() {  # expect exit $1 and exactly one line on stderr containing $2
+    local want=$1 text=$2; shift 2
+    local err; err=$("$@" 2>&1 >/dev/null); local rc=$?
+    [[ $rc -eq $want ]] || fail "'$*' exited $rc, expected $want: $err"
+    [[ "$err" == *"$text"* ]] || fail "'$*' said '$err', expected '$text'"
+    [[ $(printf '%s\n' "$err" | wc -l) -eq 1 ]] || fail "'$*' printed more than one line: $err"
+  }
+  one_line 2 "is down" "$ZC" sink --iface zcwc --duration 1
+  ip link set zcwc up
+  one_line 2 "no carrier" "$ZC" sink --iface zcwc --duration 1
+  one_line 2 "outside the 272-byte UDP payload" "$ZC" sink --iface zcwa --source external --seq offset=300,width=8
+  one_line 2 "overlaps the flood header" "$ZC" sink --iface zcwa --seq offset=4,width=8
+  one_line 2 "Ethernet/IPv4/UDP headers" "$ZC" sink --iface zcwa --source external --seq offset=20,width=4,base=frame
+  one_line 2 "width=3" "$ZC" sink --iface zcwa --source external --seq offset=4,width=3
+  one_line 2 "outlive a SIGKILL" "$ZC" sink --iface zcwa --rx xdp_drop
+  # A source that sends nothing: the sink ends after its silence period and says so.
+  err=$(inb "$ZC" sink --iface zcwb --source external --silence 1 --duration 10 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq 1 && "$err" == *"within the silence period of 1 s"* ]] || fail "silent source: rc $rc, '$err'"
+  echo "bad input refused, one line each; a silent source ends the sink after its silence period"
+  ;;
+run_py_iface)
+  # ./run.py on a named interface with an external source: every RX transport
+  # of the smoke suite in turn on zcwb while trafgen floods it from side A.
+  command -v trafgen >/dev/null || skip "trafgen not installed (apt-get install netsniff-ng)"
+  REPO=$(cd "$(dirname "$0")/.." && pwd)
+  echo "{ eth(da=$MAC_B, sa=$MAC_A, type=0x0800), ipv4(sa=198.18.1.1, da=198.18.1.2, ttl=64), udp(sp=10000, dp=9000), fill(0x00, 272) }" >"$TMP/t.cfg"
+  trafgen --dev zcwa --conf "$TMP/t.cfg" --num 600000 --rate 20000pps --cpus 1 --no-sock-mem --notouch-irq >/dev/null 2>&1 &
+  TG=$!
+  $INB python3 "$REPO/run.py" --no-install --no-build --build-dir "$(dirname "$ZC")" --suite smoke --repetitions 1 \
+    --iface zcwb --source external --wire-duration 2 --wire-silence 1 --results-dir "$TMP/results" >"$TMP/runpy.out" 2>"$TMP/runpy.err"
+  rc=$?
+  kill $TG 2>/dev/null; wait $TG 2>/dev/null
+  [[ $rc -eq 0 ]] || fail "run.py exited $rc: $(tail -5 "$TMP/runpy.err")"
+  report=$(tail -1 "$TMP/runpy.out")
+  [[ -s "$report" ]] || fail "run.py printed no report path ($report)"
+  grep -q 'Wire (named interfaces)' "$report" || fail "the report has no wire section"
+  n=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for r in d["records"] if r["params"].get("lab_mode")=="wire" and r["status"]=="pass"))' "$(dirname "$report")/run.json")
+  [[ $n -ge 2 ]] || fail "run.json holds $n passing wire trials, expected one per smoke sink (recvmmsg, recv)"
+  echo "run.py --iface: $n wire trials, report $report"
+  ;;
+*) echo "unknown check '$CHECK'" >&2; exit 2 ;;
+esac
+echo "PASS: wire.$CHECK"
