@@ -1400,6 +1400,56 @@ def command_list(args):
         return EXIT_INTERRUPTED
 
 
+def command_remote(args):
+    """--remote USER@HOST: one trial with one side on another host (zcrun/remote.py)."""
+    from zcrun import remote
+    exit_for = {"usage": EXIT_USAGE, "environment": EXIT_ENVIRONMENT,
+                "check": EXIT_CHECK_FAILED, "internal": EXIT_INTERNAL}
+    try:
+        spec = remote.spec_from_args(args, shlex.join(args.argv))
+        args.suite_names = ["remote"]
+        if args.run_id:
+            check_run_id(args.run_id)
+        progress = Progress(setup_steps(args) + 1)
+        setup(args, progress)
+        require_executables(args.build_dir, ["zcbench"])
+        results_dir = Path(args.results_dir).absolute()
+        lock = ResultsLock(results_dir).acquire()
+        try:
+            run_id, run_dir = pick_run_dir(results_dir, args)
+            started_at = utc_now()
+            context = run_context(args.build_dir, {"suites": ["remote"], "argv": list(args.argv),
+                                                   "lab_mode": "remote"})
+            with progress.step(f"trial with the {args.remote_side} on {args.remote}", quiet=False):
+                record = remote.run_remote_trial(
+                    spec, str(executable(args.build_dir, "zcbench")),
+                    echo=lambda line: print(f"      {line}", file=sys.stderr, flush=True))
+            run_dir.mkdir(parents=True)
+            run_json = run_dir / "run.json"
+            atomic_write_json(run_json, assemble_run(run_id, "complete", started_at, utc_now(),
+                                                     context, [record]))
+            point_latest(results_dir, run_id)
+        finally:
+            lock.release()
+    except remote.RemoteError as err:
+        raise ZcbenchError(str(err), exit_for[err.kind]) from None
+    derived = record["derived"]
+    print(f"zcbench: {record['name']}: {record['status']}; sent {derived['sent_pps']:.0f} pps, "
+          f"received {derived['received_pps']:.0f} pps, lost {derived['lost_packets']}",
+          file=sys.stderr, flush=True)
+    print(run_json.resolve(), flush=True)
+    return EXIT_CHECK_FAILED if record["status"] == "fail" else EXIT_OK
+
+
+def add_remote_options(parser):
+    from zcrun import remote
+    parser.add_argument("--results-dir", type=absolute_path, default=REPO_ROOT / "results",
+                        metavar="DIR", help="where results/<run-id>/ goes (default: results)")
+    parser.add_argument("--run-id", metavar="ID", help="name of the run folder")
+    add_setup_options(parser)
+    remote.add_options(parser)
+
+
 def command_report(args):
     target = Path(args.run).absolute()
     run_json = target / "run.json" if target.is_dir() else target
@@ -1641,6 +1691,8 @@ COMMANDS = {
     "compare": Command("compare two saved runs (Mann-Whitney U per configuration): "
                        "compare.html, exit 1 on a regression; runs nothing",
                        add_compare_options, command_compare),
+    "remote": Command("one trial with its generator or sink on another host over SSH "
+                      "(./run.py --remote USER@HOST ...)", add_remote_options, command_remote),
     "ci": Command(f"run the CI suite ({CI_SUITE}), compare with --baseline, write junit.xml; "
                   "exit 1 on a regression or a conformance failure", add_ci_options,
                   command_ci),
@@ -1695,6 +1747,8 @@ def parse_args(argv):
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1:]
     name = "run"
+    if any(a == "--remote" or a.startswith("--remote=") for a in argv):
+        name = "remote"  # ./run.py --remote USER@HOST ...: a trial across two hosts
     if argv and argv[0] in COMMANDS:
         name, argv = argv[0], argv[1:]
     elif argv and not argv[0].startswith("-"):

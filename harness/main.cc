@@ -325,6 +325,8 @@ int cmd_sink(Args& a) {
   Accounting acct(parse_accounting_mode(ctx.options.text("accounting")), spec.flows);
   uint64_t start = monotonic_ns(), end = start + uint64_t(spec.duration_s * 1e9);
   acct.set_latency_window(start, end);
+  // run.py --remote starts the generator on this line (zcrun/remote.py READY_LINE)
+  std::fprintf(stderr, "zcbench sink: ready on %s\n", ifname.c_str());
   while (!g_stop && monotonic_ns() < end) rx->receive(acct, 10);
   double secs = double(monotonic_ns() - start) / 1e9;
   json out = {{"iface", ifname}, {"received", acct.packets()}, {"received_pps", double(acct.packets()) / secs},
