@@ -1418,12 +1418,13 @@ def command_remote(args):
         try:
             run_id, run_dir = pick_run_dir(results_dir, args)
             started_at = utc_now()
-            context = run_context(args.build_dir, {"suites": ["remote"], "argv": list(args.argv),
-                                                   "lab_mode": "remote"})
             with progress.step(f"trial with the {args.remote_side} on {args.remote}", quiet=False):
                 record = remote.run_remote_trial(
                     spec, str(executable(args.build_dir, "zcbench")),
                     echo=lambda line: print(f"      {line}", file=sys.stderr, flush=True))
+            # after the trial: a refused host is reported before any local work
+            context = run_context(args.build_dir, {"suites": ["remote"], "argv": list(args.argv),
+                                                   "lab_mode": "remote"})
             run_dir.mkdir(parents=True)
             run_json = run_dir / "run.json"
             atomic_write_json(run_json, assemble_run(run_id, "complete", started_at, utc_now(),

@@ -46,7 +46,7 @@ MASTER_TIMEOUT_S = 30.0
 READY_TIMEOUT_S = 30.0
 # The sink's window covers warm-up + measurement + this much more: the generator starts
 # one SSH round trip after the ready line and its own start is 1 ms after it is exec'd.
-SINK_SLACK_S = 3.0
+SINK_SLACK_S = 2.0
 PR_SET_PDEATHSIG = 1
 
 # Runs on each end (local: `sh -c`; remote: one SSH session): the facts that decide

@@ -1,0 +1,208 @@
+"""./run.py --remote against real sshd: two "hosts" (tests/sshlab.py), run.py in host A,
+the other side in host B reached over SSH. Nothing is mocked: OpenSSH's client and
+server, the veth link, zcbench on both ends.
+
+    python3 tests/test_remote.py [BUILD_DIR]     # exit 77 when the lab cannot stand up
+
+BUILD_DIR (default build/) holds the zcbench to test. Exit 77 (CTest's skip) when every
+test skipped: no root, no sshd, no zcbench built, with the reason printed.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+import sshlab  # noqa: E402
+
+BUILD_DIR = Path(os.environ.get("ZCBENCH_BUILD_DIR", REPO / "build"))
+SYSTEM_PYTHON = "/usr/bin/python3"  # sees Debian's python3-jsonschema
+# short and slow: the tests check what lands in run.json, not speed
+TRIAL = ["--size", "272", "--rate", "5000", "--duration", "0.5", "--warmup", "0.1"]
+FAKE_VERSION = "zcbench 0.0.1 (git 000000000000)"
+
+
+class RemoteTrials(unittest.TestCase):
+    lab = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.zcbench = BUILD_DIR / "zcbench"
+        if not os.access(cls.zcbench, os.X_OK):
+            raise unittest.SkipTest(f"{cls.zcbench} not built")
+        try:
+            cls.lab = sshlab.SshLab()
+            cls.lab.start()
+        except sshlab.Unavailable as err:
+            cls.lab.stop()
+            raise unittest.SkipTest(f"two sshd hosts cannot stand up here: {err}")
+        cls.version = subprocess.run([str(cls.zcbench), "--version"], capture_output=True,
+                                     text=True).stdout.strip()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.lab is None or cls.lab.root is None:
+            return
+        lab, root = cls.lab, cls.lab.root
+        pids = [h.holder.pid for h in lab.hosts.values()] + [h.sshd.pid for h in lab.hosts.values()]
+        lab.stop()
+        # nothing left behind: no sshd, no namespace holder, no temp dir
+        alive = [pid for pid in pids if Path(f"/proc/{pid}").exists()
+                 and "zombie" not in _state(pid)]
+        assert not alive, f"lab processes still running: {alive}"
+        assert not root.exists(), f"{root} left behind"
+        assert not lab.pids_mentioning(str(root)), "processes still mention the lab dir"
+
+    def setUp(self):
+        self.remote_bin = self.lab.host("b").bin_dir / "zcbench"
+
+    def tearDown(self):
+        if self.remote_bin.exists() or self.remote_bin.is_symlink():
+            self.remote_bin.unlink()
+        self.assert_nothing_left()
+
+    def assert_nothing_left(self):
+        """No ssh master or session, no ControlPath dir here, no shipped binary there."""
+        for name in ("a", "b"):
+            left = os.listdir(self.lab.host(name).tmp_dir)
+            self.assertEqual(left, [], f"temp files left on host {name}")
+        self.assertEqual(self.lab.pids_mentioning(str(self.lab.root / "ssh")), [],
+                         "an ssh client of the run is still running")
+
+    def fake_remote_zcbench(self, version_line):
+        self.remote_bin.write_text(f"#!/bin/sh\necho '{version_line}'\n")
+        self.remote_bin.chmod(0o755)
+
+    def run_py(self, *extra, config=None, target=None, side="sink"):
+        a = self.lab.host("a")
+        argv = [sys.executable, str(REPO / "run.py"), "--remote", target or self.lab.target("b"),
+                "--remote-side", side, "--iface", a.data_if,
+                "--remote-iface", self.lab.host("b").data_if,
+                "--ssh-config", config or self.lab.ssh_config,
+                "--no-install", "--no-build", "--build-dir", str(BUILD_DIR),
+                "--results-dir", str(self.lab.root / "results")] + TRIAL + list(extra)
+        # TMPDIR: run.py's private ControlPath dir lands where the test can look for it
+        env = dict(os.environ, TMPDIR=str(a.tmp_dir))
+        return self.lab.run_on("a", argv, env=env, capture_output=True, text=True, timeout=120)
+
+    def record_of(self, result):
+        self.assertEqual(result.returncode, 0, result.stderr)
+        run_json = Path(result.stdout.strip().splitlines()[-1])
+        document = json.loads(run_json.read_text())
+        self.assertEqual(len(document["records"]), 1)
+        self.check_schema(run_json)
+        return document["records"][0]
+
+    def check_schema(self, run_json):
+        probe = subprocess.run([SYSTEM_PYTHON, "-c", "import jsonschema"], capture_output=True)
+        if probe.returncode != 0:
+            return  # the schema test proper (cli.run_json_matches_schema) reports that
+        check = subprocess.run([SYSTEM_PYTHON, "-m", "reports.validate", str(run_json)],
+                               cwd=REPO, capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+
+    def assert_merged(self, record, side):
+        raw, derived = record["raw"], record["derived"]
+        self.assertEqual(record["status"], "pass", record["reason"])
+        self.assertEqual(record["params"]["remote"]["side"], side)
+        # sent is the generator's own count, received the sink's own
+        self.assertEqual(raw["sent_total"], raw["gen"]["output"]["flood"]["sent"])
+        self.assertGreater(raw["sent_total"], 0)
+        self.assertEqual(raw["received_total"], raw["sink"]["output"]["received"])
+        unique = raw["sink"]["output"]["sequence"]["unique"]
+        self.assertEqual(derived["lost_packets"], raw["sent_total"] - unique)
+        self.assertTrue(derived["reconciliation_ok"], derived["drops"])
+        # each host's own kernel counters, from its own namespace
+        self.assertGreaterEqual(raw["sink"]["udp_delta"]["Udp.InDatagrams"], raw["received_total"])
+        self.assertGreaterEqual(raw["gen"]["udp_delta"]["Udp.OutDatagrams"], raw["sent_total"])
+        self.assertGreaterEqual(raw["gen"]["link_delta"]["tx_packets"], raw["sent_total"])
+        self.assertGreaterEqual(raw["sink"]["link_delta"]["rx_packets"], raw["received_total"])
+        self.assertIsNotNone(derived["cpu_ns_per_pkt_sink"])
+        # one kernel under both "hosts": one CLOCK_MONOTONIC, so latency is taken
+        self.assertTrue(record["params"]["remote"]["clock"]["one_way_latency"])
+
+    def test_sink_on_the_remote_host_with_another_version_there(self):
+        self.fake_remote_zcbench(FAKE_VERSION)
+        result = self.run_py(side="sink")
+        self.assertIn(f"is '{FAKE_VERSION}', not '{self.version}'", result.stderr)
+        self.assertIn("shipping", result.stderr)
+        record = self.record_of(result)
+        self.assert_merged(record, "sink")
+        zc = record["params"]["remote"]["zcbench"]
+        self.assertTrue(zc["shipped"])
+        self.assertEqual(zc["remote_found"], FAKE_VERSION)
+        self.assertEqual(record["params"]["remote"]["sink"]["host"], "remote")
+
+    def test_generator_on_the_remote_host_with_the_same_version_there(self):
+        self.remote_bin.symlink_to(self.zcbench)
+        record = self.record_of(self.run_py(side="gen"))
+        self.assert_merged(record, "gen")
+        zc = record["params"]["remote"]["zcbench"]
+        self.assertFalse(zc["shipped"])
+        self.assertEqual(zc["remote_path"], str(self.remote_bin))
+
+    def test_another_version_without_shipping_is_an_environment_error(self):
+        self.fake_remote_zcbench(FAKE_VERSION)
+        result = self.run_py("--no-ship")
+        self.assertEqual(result.returncode, 3, result.stderr)
+        self.assertIn(f"is '{FAKE_VERSION}', not '{self.version}'", result.stderr)
+        self.assertEqual(list((self.lab.root / "results").glob("*/run.json")), [])
+
+    def config_with(self, name, **changes):
+        text = Path(self.lab.ssh_config).read_text()
+        for key, value in changes.items():
+            lines = [l for l in text.splitlines() if not l.strip().startswith(key + " ")]
+            text = "\n".join(lines + [f"  {key} {value}"]) + "\n"
+        path = self.lab.root / f"ssh_config.{name}"
+        path.write_text(text)
+        return str(path)
+
+    def test_refused_port_gives_opensshs_message_and_exit_3(self):
+        result = self.run_py(config=self.config_with("port", Port="1"))
+        self.assertEqual(result.returncode, 3, result.stderr)
+        self.assertIn(f"ssh: connect to host {self.lab.host('b').mgmt_ip} port 1: Connection refused",
+                      result.stderr)
+
+    def test_wrong_key_gives_opensshs_message_and_exit_3(self):
+        other = self.lab.root / "other_key"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+        result = self.run_py(config=self.config_with("key", IdentityFile=str(other)))
+        self.assertEqual(result.returncode, 3, result.stderr)
+        self.assertIn("Permission denied (publickey)", result.stderr)
+
+    def test_silent_host_gives_opensshs_message_and_exit_3(self):
+        # an address on host A's management link that nobody answers for
+        result = self.run_py(config=self.config_with("silent", ConnectTimeout="2"),
+                             target=f"root@{sshlab.MGMT_NET}.9")
+        self.assertEqual(result.returncode, 3, result.stderr)
+        self.assertIn(f"ssh: connect to host {sshlab.MGMT_NET}.9 port 22:", result.stderr)
+
+
+def _state(pid):
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split("\n")[0]
+    except (OSError, IndexError):
+        return "zombie"
+
+
+def main(argv):
+    global BUILD_DIR
+    if len(argv) > 1:
+        BUILD_DIR = Path(argv[1])
+    suite = unittest.defaultTestLoader.loadTestsFromTestCase(RemoteTrials)
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    if not result.wasSuccessful():
+        return 1
+    if result.testsRun and len(result.skipped) == result.testsRun:
+        print(f"SKIP: {result.skipped[0][1]}")
+        return 77
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
