@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import unittest
 from pathlib import Path
 
@@ -66,13 +67,23 @@ class RemoteTrials(unittest.TestCase):
             self.remote_bin.unlink()
         self.assert_nothing_left()
 
-    def assert_nothing_left(self):
-        """No ssh master or session, no ControlPath dir here, no shipped binary there."""
-        for name in ("a", "b"):
-            left = os.listdir(self.lab.host(name).tmp_dir)
-            self.assertEqual(left, [], f"temp files left on host {name}")
-        self.assertEqual(self.lab.pids_mentioning(str(self.lab.root / "ssh")), [],
-                         "an ssh client of the run is still running")
+    def leftovers(self):
+        return {"ssh clients": self.lab.pids_mentioning(str(self.lab.root / "ssh")),
+                "temp on a": os.listdir(self.lab.host("a").tmp_dir),
+                "temp on b": os.listdir(self.lab.host("b").tmp_dir)}
+
+    def assert_nothing_left(self, within_s=5.0):
+        """No ssh master or session, no ControlPath dir here, no remote temp dir there.
+        The remote dir goes when the connection's end reaches the remote shell: allow
+        WITHIN_S for that."""
+        deadline = time.monotonic() + within_s
+        while any(self.leftovers().values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = self.leftovers()
+        for name in ("a", "b"):  # so that one failure does not fail the next tests too
+            for entry in left[f"temp on {name}"]:
+                shutil.rmtree(self.lab.host(name).tmp_dir / entry, ignore_errors=True)
+        self.assertFalse(any(left.values()), f"left behind: {left}")
 
     def fake_remote_zcbench(self, version_line):
         self.remote_bin.write_text(f"#!/bin/sh\necho '{version_line}'\n")
@@ -80,15 +91,19 @@ class RemoteTrials(unittest.TestCase):
 
     def run_py(self, *extra, config=None, target=None, side="sink"):
         a = self.lab.host("a")
-        argv = [sys.executable, str(REPO / "run.py"), "--remote", target or self.lab.target("b"),
+        argv = self.run_py_argv(*extra, config=config, target=target, side=side)
+        # TMPDIR: run.py's private ControlPath dir lands where the test can look for it
+        env = dict(os.environ, TMPDIR=str(a.tmp_dir))
+        return self.lab.run_on("a", argv, env=env, capture_output=True, text=True, timeout=120)
+
+    def run_py_argv(self, *extra, config=None, target=None, side="sink"):
+        a = self.lab.host("a")
+        return [sys.executable, str(REPO / "run.py"), "--remote", target or self.lab.target("b"),
                 "--remote-side", side, "--iface", a.data_if,
                 "--remote-iface", self.lab.host("b").data_if,
                 "--ssh-config", config or self.lab.ssh_config,
                 "--no-install", "--no-build", "--build-dir", str(BUILD_DIR),
                 "--results-dir", str(self.lab.root / "results")] + TRIAL + list(extra)
-        # TMPDIR: run.py's private ControlPath dir lands where the test can look for it
-        env = dict(os.environ, TMPDIR=str(a.tmp_dir))
-        return self.lab.run_on("a", argv, env=env, capture_output=True, text=True, timeout=120)
 
     def record_of(self, result):
         self.assertEqual(result.returncode, 0, result.stderr)
@@ -153,6 +168,32 @@ class RemoteTrials(unittest.TestCase):
         self.assertIn(f"is '{FAKE_VERSION}', not '{self.version}'", result.stderr)
         self.assertEqual(list((self.lab.root / "results").glob("*/run.json")), [])
 
+    def test_sigkill_of_run_py_leaves_nothing_on_either_host(self):
+        a, b = self.lab.host("a"), self.lab.host("b")
+        argv = self.run_py_argv("--duration", "20", side="sink")
+        env = dict(os.environ, TMPDIR=str(a.tmp_dir))
+        proc = subprocess.Popen(a.nsenter() + argv, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, preexec_fn=sshlab._die_with_parent)
+        shipped = str(b.tmp_dir / "zcbench-remote.")
+        try:
+            deadline = time.monotonic() + 60
+            while not any("sink" in _cmdline(pid) for pid in self.lab.pids_mentioning(shipped)):
+                self.assertIsNone(proc.poll(), "run.py ended before its remote sink ran")
+                self.assertLess(time.monotonic(), deadline, "the remote sink never started")
+                time.sleep(0.05)
+            proc.kill()  # nsenter execs: this is run.py itself
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        # the remote sink ends when its session's stdin closes, the master when run.py's
+        # PR_SET_PDEATHSIG fires; the scripts remove the shipped binary and ControlPath dir
+        deadline = time.monotonic() + 15
+        while self.lab.pids_mentioning(shipped) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(self.lab.pids_mentioning(shipped), [], "the remote sink survived")
+        self.assert_nothing_left(within_s=10)
+
     def config_with(self, name, **changes):
         text = Path(self.lab.ssh_config).read_text()
         for key, value in changes.items():
@@ -181,6 +222,13 @@ class RemoteTrials(unittest.TestCase):
                              target=f"root@{sshlab.MGMT_NET}.9")
         self.assertEqual(result.returncode, 3, result.stderr)
         self.assertIn(f"ssh: connect to host {sshlab.MGMT_NET}.9 port 22:", result.stderr)
+
+
+def _cmdline(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _state(pid):

@@ -75,7 +75,7 @@ class SideScript(unittest.TestCase):
         # (at EOF the script's watcher would end the command at once)
         read_end, write_end = os.pipe()
         try:
-            return subprocess.run(["sh", "-c", remote.SIDE_SCRIPT, "zcside", "lo", "-"] + argv,
+            return subprocess.run(["sh", "-c", remote.SIDE_SCRIPT, "zcside", "lo"] + argv,
                                   capture_output=True, text=True, timeout=30, stdin=read_end)
         finally:
             os.close(read_end)
@@ -100,7 +100,7 @@ class SideScript(unittest.TestCase):
     def test_closed_stdin_ends_the_command(self):
         # stdin at EOF from the start: the watcher ends the command at once, as when
         # run.py's end of the SSH session goes away
-        proc = subprocess.Popen(["sh", "-c", remote.SIDE_SCRIPT, "zcside", "lo", "-", "sleep", "30"],
+        proc = subprocess.Popen(["sh", "-c", remote.SIDE_SCRIPT, "zcside", "lo", "sleep", "30"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         proc.stdin.close()
         try:

@@ -12,7 +12,8 @@ The sequence of a run:
 2. probe both ends the same way (PROBE_SCRIPT: architecture, distribution, zcbench version,
    boot id, clock synchronisation);
 3. use the remote zcbench when its `--version` line equals ours; otherwise ship our binary
-   (scp into a `mktemp -d` dir, removed after) when architecture and distribution match,
+   (scp into a temp dir held by the master connection's own session, removed when the
+   connection ends, however it ends) when architecture and distribution match,
    else say what to install (exit 3);
 4. lock-step: the sink starts first; the generator starts once the sink printed its ready
    line (READY_LINE, harness/main.cc); both run under SIDE_SCRIPT, which snapshots the
@@ -69,14 +70,16 @@ if command -v pmc >/dev/null 2>&1; then
 fi
 """
 
-# Wraps one side's zcbench: $1 = the interface it uses, $2 = a dir to remove at the end
-# (the shipped binary's, or -), then the zcbench command line. The counters are the
+# Wraps one side's zcbench: $1 = the interface it uses, then the zcbench command line. The counters are the
 # host's own, read the way every host has them (procfs, `ip -s -j link` over netlink:
 # sysfs would show the mounter's namespace, not the process's). The watcher ends
-# zcbench when stdin (our end of the session) closes before it finished; `kill -0 $$`
-# guards against a reused PID: the wrapper is alive only while zcbench is unreaped.
+# zcbench when stdin (run.py's end of the pipe or session) reaches EOF before zcbench
+# finished: run.py gone, even by SIGKILL, on either end. After a normal end the watcher
+# is killed before EOF can come. SIGPIPE and SIGHUP are ignored: the counters after the
+# end are still taken when the session went away (and then written nowhere).
 SIDE_SCRIPT = r"""
-iface=$1; clean=$2; shift 2
+iface=$1; shift
+trap '' PIPE HUP
 snap() {
   echo "zcside: $1 stat $(head -n 1 /proc/stat)"
   echo "zcside: $1 udp $(grep '^Udp:' /proc/net/snmp | tail -n 1)"
@@ -88,7 +91,7 @@ echo "zcside: before cpu $(cut -d ' ' -f 16,17 /proc/$$/stat) $(getconf CLK_TCK)
 exec 3<&0
 "$@" </dev/null &
 pid=$!
-( cat <&3 >/dev/null 2>&1; kill -0 $$ 2>/dev/null && kill -TERM $pid 2>/dev/null ) \
+( cat <&3 >/dev/null 2>&1; kill -TERM $pid 2>/dev/null ) \
   </dev/null >/dev/null 2>&1 &
 watch=$!
 wait $pid
@@ -96,8 +99,19 @@ rc=$?
 echo "zcside: after cpu $(cut -d ' ' -f 16,17 /proc/$$/stat) $(getconf CLK_TCK)" >&2
 kill $watch 2>/dev/null
 snap after >&2
-[ "$clean" = - ] || rm -rf "$clean"
 exit $rc
+"""
+
+# The master connection's own session on the remote host: a private temp dir (for a
+# shipped binary) that lives exactly as long as the connection: removed when its stdin
+# reaches EOF, which happens however the connection ends (ssh -O exit, run.py killed,
+# the network gone).
+REMOTE_HOLDER = r"""
+trap '' HUP PIPE
+d=$(mktemp -d "${TMPDIR:-/tmp}/zcbench-remote.XXXXXX") || exit 1
+echo "zcbench-remote-dir=$d"
+cat >/dev/null
+rm -rf "$d"
 """
 
 
@@ -107,12 +121,33 @@ class RemoteError(Exception):
         self.kind = kind
 
 
-def _die_with_parent():
-    """preexec_fn: the child gets SIGKILL when run.py goes, even by SIGKILL."""
+def _die_with_parent(sig=signal.SIGKILL):
+    """preexec_fn: the child gets SIG when run.py goes, even by SIGKILL."""
     import ctypes
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
     if os.getppid() == 1:
         os._exit(1)
+
+
+def _term_with_parent():
+    _die_with_parent(signal.SIGTERM)
+
+
+# The master connection runs under this: when run.py goes (SIGTERM by PR_SET_PDEATHSIG,
+# even after a SIGKILL of run.py) it ends ssh and removes the private ControlPath dir,
+# which nobody else would remove then. $1 = that dir, then the ssh command line. ssh
+# keeps run.py's pipe as stdin (an asynchronous list would get /dev/null).
+MASTER_SCRIPT = r"""
+dir=$1; shift
+exec 3<&0
+"$@" <&3 3<&- &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid; rm -rf "$dir"; exit 143' TERM INT HUP
+wait $pid
+rc=$?
+rm -rf "$dir"
+exit $rc
+"""
 
 
 def _last_line(text):
@@ -132,6 +167,7 @@ class Ssh:
         self.dir = tempfile.mkdtemp(prefix="zcbench-ssh.")
         self.control = os.path.join(self.dir, "master")
         self.master = None
+        self.remote_dir = None
 
     def options(self):
         argv = ["-F", self.config] if self.config else []
@@ -139,26 +175,34 @@ class Ssh:
                        "-o", f"ControlPath={self.control}"]
 
     def open(self):
-        log_path = os.path.join(self.dir, "master.log")
-        with open(log_path, "wb") as log:
-            self.master = subprocess.Popen(
-                ["ssh"] + self.options() + ["-o", "ControlMaster=yes", "-o", "ControlPersist=no",
-                                            "-N", "-n", self.target],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
-                preexec_fn=_die_with_parent)
+        """Connect; the master's own session holds the remote temp dir (REMOTE_HOLDER)."""
+        ssh = ["ssh"] + self.options() + ["-o", "ControlMaster=yes", "-o", "ControlPersist=no",
+                                          "-T", self.target, "--", f"sh -c {shlex.quote(REMOTE_HOLDER)}"]
+        self.master = subprocess.Popen(["sh", "-c", MASTER_SCRIPT, "zcmaster", self.dir] + ssh,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True,
+                                       preexec_fn=_term_with_parent)
         deadline = time.monotonic() + MASTER_TIMEOUT_S
+        ready = threading.Event()
+
+        def read_dir():
+            for line in self.master.stdout:
+                if line.startswith("zcbench-remote-dir="):
+                    self.remote_dir = line.strip().split("=", 1)[1]
+                    ready.set()
+        threading.Thread(target=read_dir, daemon=True).start()
         while True:
             if self.master.poll() is not None:
-                with open(log_path, errors="replace") as log:
-                    message = _last_line(log.read()) or f"ssh exited {self.master.returncode}"
+                message = _last_line(self.master.stderr.read()) or \
+                    f"ssh exited {self.master.returncode}"
                 raise RemoteError(f"ssh {self.target}: {message}")
-            check = subprocess.run(["ssh"] + self.options() + ["-O", "check", self.target],
-                                   capture_output=True)
-            if check.returncode == 0:
-                return self
+            if ready.wait(0.05):
+                check = subprocess.run(["ssh"] + self.options() + ["-O", "check", self.target],
+                                       capture_output=True)
+                if check.returncode == 0:
+                    return self
             if time.monotonic() > deadline:
                 raise RemoteError(f"ssh {self.target}: no connection after {MASTER_TIMEOUT_S:.0f} s")
-            time.sleep(0.05)
 
     def command(self, remote_command):
         return ["ssh"] + self.options() + ["-o", "ControlMaster=no", self.target, "--",
@@ -181,15 +225,19 @@ class Ssh:
                               f"{_last_line(result.stderr) or 'exit %d' % result.returncode}")
 
     def close(self):
-        """ssh -O exit, then the master's end; the private dir goes too."""
+        """EOF to the holder session (the remote dir goes), ssh -O exit, the private dir."""
         if self.master is not None and self.master.poll() is None:
+            self.master.stdin.close()
             subprocess.run(["ssh"] + self.options() + ["-O", "exit", self.target],
                            capture_output=True, timeout=10)
             try:
                 self.master.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.master.kill()
+                self.master.terminate()  # MASTER_SCRIPT's trap ends ssh
                 self.master.wait()
+        if self.master is not None:
+            for stream in (self.master.stdin, self.master.stdout, self.master.stderr):
+                stream.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -559,7 +607,7 @@ def run_remote_trial(spec, local_zcbench, echo=print):
     if not local.get("version"):
         raise RemoteError(f"{local_zcbench} --version failed; build zcbench first", "environment")
     ssh = Ssh(spec["target"], spec.get("ssh_config"))
-    sides, shipped_dir = [], None
+    sides = []
     try:
         ssh.open()
         remote = probe_remote(ssh, spec["remote_zcbench"])
@@ -568,12 +616,7 @@ def run_remote_trial(spec, local_zcbench, echo=print):
               "remote_path": remote.get("zcbench"), "shipped": action == "ship"}
         remote_zcbench = remote.get("zcbench")
         if action == "ship":
-            made = ssh.run('mktemp -d "${TMPDIR:-/tmp}/zcbench-remote.XXXXXX"')
-            shipped_dir = made.stdout.strip()
-            if made.returncode != 0 or not shipped_dir.startswith("/"):
-                raise RemoteError(f"mktemp -d on {spec['target']}: "
-                                  f"{_last_line(made.stderr) or 'no directory'}")
-            remote_zcbench = f"{shipped_dir}/zcbench"
+            remote_zcbench = f"{ssh.remote_dir}/zcbench"
             echo(f"{why}; shipping {local_zcbench} ({local.get('version')}) to "
                  f"{spec['target']}:{remote_zcbench} (same {remote.get('arch')}, {remote.get('os')})")
             ssh.copy(local_zcbench, remote_zcbench)
@@ -598,12 +641,11 @@ def run_remote_trial(spec, local_zcbench, echo=print):
         gen_argv, sink_argv = side_commands(gen_zc, sink_zc, spec)
 
         def start(role, argv, iface, on_remote):
-            clean = shipped_dir if on_remote and shipped_dir else "-"
             if on_remote:
                 command = ssh.command(f"sh -c {shlex.quote(SIDE_SCRIPT)} zcside "
-                                      f"{shlex.quote(iface)} {shlex.quote(clean)} {shlex.join(argv)}")
+                                      f"{shlex.quote(iface)} {shlex.join(argv)}")
             else:
-                command = ["sh", "-c", SIDE_SCRIPT, "zcside", iface, clean] + argv
+                command = ["sh", "-c", SIDE_SCRIPT, "zcside", iface] + argv
             process = SideProcess(role, command, echo=echo)
             sides.append(process)
             return process
@@ -624,7 +666,6 @@ def run_remote_trial(spec, local_zcbench, echo=print):
         if sink_code != 0:
             raise RemoteError(f"the sink failed: {sink.error_text()}",
                               "usage" if sink_code == 2 else "environment")
-        shipped_dir = None  # the remote side script removed it after the trial
         facts = {"target": spec["target"], "local": local, "remote": remote, "zcbench": zc,
                  "clock": clock_state(local, remote)}
         return merge_sides(spec, gen.output(), side_deltas(gen.counters()), sink.output(),
@@ -632,8 +673,6 @@ def run_remote_trial(spec, local_zcbench, echo=print):
     finally:
         for process in sides:
             process.close()
-        if shipped_dir and ssh.master is not None and ssh.master.poll() is None:
-            ssh.run(f"rm -rf {shlex.quote(shipped_dir)}")
         ssh.close()
 
 
