@@ -47,6 +47,28 @@ class ZcbenchPlan(unittest.TestCase):
         self.assertIn("--no-ship", str(caught.exception))
 
 
+class ShippableCopy(unittest.TestCase):
+    def test_an_elf_is_shipped_without_debug_sections_and_still_runs(self):
+        import shutil
+        import tempfile
+        with tempfile.TemporaryDirectory() as scratch:
+            source = os.path.join(scratch, "tool")
+            shutil.copy("/bin/true", source)
+            os.mkdir(os.path.join(scratch, "out"))
+            copy = remote.shippable_copy(source, os.path.join(scratch, "out"))
+            if shutil.which("strip"):
+                self.assertNotEqual(copy, source)
+            self.assertEqual(subprocess.run([copy]).returncode, 0)
+
+    def test_a_script_is_shipped_as_it_is(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as scratch:
+            source = os.path.join(scratch, "tool")
+            with open(source, "w") as f:
+                f.write("#!/bin/sh\n")
+            self.assertEqual(remote.shippable_copy(source, scratch), source)
+
+
 class ClockState(unittest.TestCase):
     def test_one_kernel_shares_its_monotonic_clock(self):
         ok, reason, _ = remote.clock_state(LOCAL, dict(LOCAL))
