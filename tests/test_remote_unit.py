@@ -2,6 +2,8 @@
 side script's counter lines and the merge into one record. The SSH parts run against
 real sshd in tests/test_remote.py."""
 
+import contextlib
+import io
 import os
 import subprocess
 import unittest
@@ -233,6 +235,53 @@ class SideCommands(unittest.TestCase):
         window = float(sink[sink.index("--duration") + 1])
         self.assertGreaterEqual(window, SPEC["warmup"] + SPEC["duration"] + remote.SINK_SLACK_S)
         self.assertIn("batch=32", sink)
+
+
+class CommandLine(unittest.TestCase):
+    """./run.py --remote ... is the remote command; its options are checked before any work."""
+
+    @classmethod
+    def setUpClass(cls):
+        import importlib.util
+        from pathlib import Path
+        path = Path(__file__).resolve().parent.parent / "run.py"
+        spec = importlib.util.spec_from_file_location("zcbench_run_py_remote", path)
+        cls.run_py = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cls.run_py)
+
+    def test_remote_option_routes_to_the_remote_command(self):
+        name, args = self.run_py.parse_args(["--remote", "root@b", "--iface", "eth1",
+                                             "--remote-iface", "eth2", "--rate", "max"])
+        self.assertEqual(name, "remote")
+        spec = remote.spec_from_args(args)
+        self.assertEqual((spec["target"], spec["side"], spec["local_iface"], spec["remote_iface"],
+                          spec["rate"]), ("root@b", "sink", "eth1", "eth2", "max"))
+
+    def test_missing_interface_is_a_usage_error(self):
+        _, args = self.run_py.parse_args(["--remote", "root@b", "--iface", "eth1"])
+        with self.assertRaises(remote.RemoteError) as caught:
+            remote.spec_from_args(args)
+        self.assertEqual(caught.exception.kind, "usage")
+        self.assertIn("--remote-iface", str(caught.exception))
+
+    def test_bad_driver_option_is_a_usage_error(self):
+        _, args = self.run_py.parse_args(["--remote", "b", "--iface", "x", "--remote-iface", "y",
+                                          "--rx-opt", "batch"])
+        with self.assertRaises(remote.RemoteError) as caught:
+            remote.spec_from_args(args)
+        self.assertIn("KEY=VALUE", str(caught.exception))
+
+    def test_bad_rate_and_side_are_refused_by_the_parser(self):
+        for argv in (["--remote", "b", "--rate", "-5"], ["--remote", "b", "--remote-side", "both"]):
+            with self.assertRaises(self.run_py.ZcbenchError) as caught:
+                self.run_py.parse_args(argv)
+            self.assertEqual(caught.exception.exit_code, 2)
+
+    def test_exit_code_of_a_usage_error_through_main(self):
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            code = self.run_py.main(["run.py", "--remote", "b", "--iface", "x"])
+        self.assertEqual(code, 2)
+        self.assertIn("--remote-iface", err.getvalue())
 
 
 if __name__ == "__main__":
