@@ -1406,7 +1406,7 @@ def command_remote(args):
     exit_for = {"usage": EXIT_USAGE, "environment": EXIT_ENVIRONMENT,
                 "check": EXIT_CHECK_FAILED, "internal": EXIT_INTERNAL}
     try:
-        spec = remote.spec_from_args(args, shlex.join(args.argv))
+        spec = remote.spec_from_args(args, FRAME_OVERHEAD, shlex.join(args.argv))
         args.suite_names = ["remote"]
         if args.run_id:
             check_run_id(args.run_id)
@@ -1438,6 +1438,7 @@ def command_remote(args):
     print(f"zcbench: {record['name']}: {record['status']}; sent {derived['sent_pps']:.0f} pps, "
           f"received {derived['received_pps']:.0f} pps, lost {derived['lost_packets']}",
           file=sys.stderr, flush=True)
+    print(f"      the report: ./run.py report {display_path(run_dir)}", file=sys.stderr, flush=True)
     print(run_json.resolve(), flush=True)
     return EXIT_CHECK_FAILED if record["status"] == "fail" else EXIT_OK
 

@@ -152,6 +152,7 @@ class RemoteTrials(unittest.TestCase):
         self.assertTrue(zc["shipped"])
         self.assertEqual(zc["remote_found"], FAKE_VERSION)
         self.assertEqual(record["params"]["remote"]["sink"]["host"], "remote")
+        self.assertEqual(record["params"]["frame_bytes"], 272 + 46)
 
     def test_generator_on_the_remote_host_with_the_same_version_there(self):
         self.remote_bin.symlink_to(self.zcbench)

@@ -154,6 +154,7 @@ def raw(rcvbuf=0, softnet=0, rx_dropped=0, cpu=1_000_000):
 
 
 SPEC = {"tx": "sendmmsg", "rx": "recvmmsg", "tx_opts": {}, "rx_opts": {}, "size": 272,
+        "frame_bytes": 318,
         "rate": 1000, "duration": 1.0, "warmup": 0.2, "dst": "198.19.201.2",
         "local_iface": "data0", "remote_iface": "data1", "command": "./run.py --remote x"}
 
@@ -253,14 +254,14 @@ class CommandLine(unittest.TestCase):
         name, args = self.run_py.parse_args(["--remote", "root@b", "--iface", "eth1",
                                              "--remote-iface", "eth2", "--rate", "max"])
         self.assertEqual(name, "remote")
-        spec = remote.spec_from_args(args)
+        spec = remote.spec_from_args(args, 46)
         self.assertEqual((spec["target"], spec["side"], spec["local_iface"], spec["remote_iface"],
                           spec["rate"]), ("root@b", "sink", "eth1", "eth2", "max"))
 
     def test_missing_interface_is_a_usage_error(self):
         _, args = self.run_py.parse_args(["--remote", "root@b", "--iface", "eth1"])
         with self.assertRaises(remote.RemoteError) as caught:
-            remote.spec_from_args(args)
+            remote.spec_from_args(args, 46)
         self.assertEqual(caught.exception.kind, "usage")
         self.assertIn("--remote-iface", str(caught.exception))
 
@@ -268,7 +269,7 @@ class CommandLine(unittest.TestCase):
         _, args = self.run_py.parse_args(["--remote", "b", "--iface", "x", "--remote-iface", "y",
                                           "--rx-opt", "batch"])
         with self.assertRaises(remote.RemoteError) as caught:
-            remote.spec_from_args(args)
+            remote.spec_from_args(args, 46)
         self.assertIn("KEY=VALUE", str(caught.exception))
 
     def test_bad_rate_and_side_are_refused_by_the_parser(self):

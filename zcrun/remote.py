@@ -538,8 +538,7 @@ def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
         "tx": spec["tx"], "tx_opts": spec["tx_opts"], "rx": spec["rx"], "rx_opts": spec["rx_opts"],
         "generator": "flood",
         "payload_bytes": spec["size"],
-        # DESIGN.md "Sizes": frame_bytes = payload + 46 (Ethernet + IPv4 + UDP + FCS)
-        "frame_bytes": spec["size"] + 46,
+        "frame_bytes": spec["frame_bytes"],
         "rate_mode": "max" if spec["rate"] == "max" else "fixed",
         "offered_pps": spec["rate"] if spec["rate"] != "max" else None,
         "duration_s": spec["duration"], "warmup_s": spec["warmup"],
@@ -687,7 +686,8 @@ def run_remote_trial(spec, local_zcbench, echo=print):
         ssh.close()
 
 
-def spec_from_args(args, command=""):
+def spec_from_args(args, frame_overhead, command=""):
+    """The trial's spec from run.py's options; FRAME_OVERHEAD is run.py's (one owner)."""
     def options(pairs, flag):
         out = {}
         for pair in pairs or []:
@@ -702,6 +702,7 @@ def spec_from_args(args, command=""):
     return {"target": args.remote, "side": args.remote_side, "ssh_config": args.ssh_config,
             "local_iface": args.iface, "remote_iface": args.remote_iface,
             "remote_zcbench": args.remote_zcbench, "ship": not args.no_ship,
+            "frame_bytes": args.size + frame_overhead,
             "tx": args.tx, "rx": args.rx, "tx_opts": options(args.tx_opt, "--tx-opt"),
             "rx_opts": options(args.rx_opt, "--rx-opt"), "size": args.size, "rate": args.rate,
             "duration": args.duration, "warmup": args.warmup, "dst": args.dst,
