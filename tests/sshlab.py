@@ -40,6 +40,7 @@ MGMT_NET = "198.19.200"
 DATA_NET = "198.19.201"
 START_TIMEOUT_S = 10.0
 PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: a preexec_fn must not import
 
 
 class Unavailable(Exception):
@@ -48,8 +49,7 @@ class Unavailable(Exception):
 
 def _die_with_parent():
     """preexec_fn: SIGKILL this child when the test process goes (even by SIGKILL)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() == 1:  # the parent died before prctl: nobody will reap us
         os._exit(1)
 

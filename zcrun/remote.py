@@ -26,6 +26,7 @@ Errors are RemoteError(message, kind) with kind usage | environment | check | in
 run.py maps the kind to its exit code.
 """
 
+import ctypes
 import json
 import os
 import shlex
@@ -121,10 +122,13 @@ class RemoteError(Exception):
         self.kind = kind
 
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
 def _die_with_parent(sig=signal.SIGKILL):
-    """preexec_fn: the child gets SIG when run.py goes, even by SIGKILL."""
-    import ctypes
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    """preexec_fn: the child gets SIG when run.py goes, even by SIGKILL. Only a C call
+    in the child: run.py has reader threads, so no import or lock may happen there."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
     if os.getppid() == 1:
         os._exit(1)
 
