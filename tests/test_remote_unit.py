@@ -226,6 +226,33 @@ class Merge(unittest.TestCase):
             self.assertIn(key, record["derived"])
 
 
+class SideSummary(unittest.TestCase):
+    """merge_sides reads either output shape of send/sink: today's and the trial record's."""
+
+    def test_todays_send_and_sink_output(self):
+        gen, sink = outputs(sent=500, received=499)
+        self.assertEqual(remote.side_summary(gen)["sent"], 500)
+        self.assertEqual(remote.side_summary(gen)["seconds"], 1.0)
+        self.assertEqual(remote.side_summary(sink)["received"], 499)
+        self.assertIsNone(remote.side_summary(sink)["active_seconds"])
+
+    def test_trial_records_in_a_run_document(self):
+        send = {"records": [{"kind": "trial", "raw": {"sent_total": 700, "window_ns": 2_000_000_000,
+                                                      "tx_errors": 3}}]}
+        sink = {"kind": "trial", "derived": {"received_pps_window": 100.0},
+                "raw": {"received_total": 690, "active_ns": 1_000_000_000,
+                        "sequence": {"checked": True, "unique": 690},
+                        "driver_stats": {"rx": {"tp_drops": 10}}}}
+        g, k = remote.side_summary(send), remote.side_summary(sink)
+        self.assertEqual((g["sent"], g["seconds"], g["tx_errors"]), (700, 2.0, 3))
+        self.assertEqual((k["received"], k["active_seconds"], k["kernel_stats"]),
+                         (690, 1.0, {"tp_drops": 10}))
+        record = remote.merge_sides(SPEC, send, raw(), sink, raw(), "sink", facts())
+        self.assertEqual(record["derived"]["drops"]["ring"], 10)
+        self.assertEqual(record["derived"]["received_pps"], 690.0)  # over the active second
+        self.assertTrue(record["derived"]["reconciliation_ok"])
+
+
 class SideCommands(unittest.TestCase):
     def test_sink_window_covers_the_generator(self):
         spec = dict(SPEC, gen_iface="data0", sink_iface="data1", rx_opts={"batch": "32"})

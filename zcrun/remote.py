@@ -386,7 +386,12 @@ class SideProcess:
         return _last_line("\n".join(lines)) or f"exit {self.proc.returncode}"
 
     def output(self):
-        """The zcbench JSON document: the last stdout line that parses."""
+        """The zcbench JSON document: all of stdout (`--json` prints it indented), else
+        the last stdout line that parses."""
+        try:
+            return json.loads("\n".join(self.stdout_lines))
+        except ValueError:
+            pass
         for line in reversed(self.stdout_lines):
             try:
                 return json.loads(line)
@@ -465,6 +470,31 @@ def reconciliation_tolerance(sent):
     return max(10, sent // 1000)
 
 
+def side_summary(doc):
+    """The few figures merge_sides needs from one side's zcbench output, in either shape:
+    today's `send`/`sink` JSON ({"flood": {"sent"}, "seconds"} / {"received", "sequence",
+    "latency_ns", "kernel_stats"}) or a trial record (a run document's records[0], or the
+    record itself) as `send`/`sink` print them once they are trials (raw.sent_total,
+    raw.window_ns, raw.received_total, raw.active_ns, ...). The one place to adapt."""
+    if isinstance(doc.get("records"), list) and doc["records"]:
+        doc = doc["records"][0]
+    if doc.get("kind") == "trial":
+        raw = doc.get("raw") or {}
+        active_ns = raw.get("active_ns")
+        return {"sent": raw.get("sent_total"), "seconds": (raw.get("window_ns") or 0) / 1e9,
+                "tx_errors": raw.get("tx_errors") or 0, "received": raw.get("received_total"),
+                "sequence": raw.get("sequence") or {}, "latency_ns": raw.get("latency_ns") or {},
+                "kernel_stats": (raw.get("driver_stats") or {}).get("rx") or {},
+                "active_seconds": active_ns / 1e9 if active_ns else None,
+                "sink_window_pps": (doc.get("derived") or {}).get("received_pps_window")}
+    flood = doc.get("flood") or {}
+    return {"sent": flood.get("sent"), "seconds": doc.get("seconds") or 0.0,
+            "tx_errors": flood.get("refusals") or 0, "received": doc.get("received"),
+            "sequence": doc.get("sequence") or {}, "latency_ns": doc.get("latency_ns") or {},
+            "kernel_stats": doc.get("kernel_stats") or {}, "active_seconds": None,
+            "sink_window_pps": doc.get("received_pps")}
+
+
 def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
     """One trial record from both sides' own counters.
 
@@ -473,16 +503,16 @@ def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
     sink's; each drop is attributed once by the lab's precedence (docs/results-format.md):
     backlog (sink host softnet), link (sink rx_dropped + rx_missed, or generator
     tx_dropped, beyond the backlog drops), socket_rcvbuf, socket_other, ring."""
-    flood = gen_out.get("flood", {})
-    sent = int(flood.get("sent", 0))
-    sequence = dict(sink_out.get("sequence") or {})
-    received = int(sink_out.get("received", 0))
+    gen, sink = side_summary(gen_out), side_summary(sink_out)
+    sent = int(gen["sent"] or 0)
+    sequence = dict(sink["sequence"])
+    received = int(sink["received"] or 0)
     unique = int(sequence.get("unique", received)) if sequence.get("checked") else received
-    gen_seconds = float(gen_out.get("seconds") or 0.0)
+    gen_seconds = float(gen["seconds"] or 0.0)
     udp = sink_raw.get("udp_delta", {})
     sink_link = sink_raw.get("link_delta", {})
     gen_link = gen_raw.get("link_delta", {})
-    ring = sum(int(v) for k, v in (sink_out.get("kernel_stats") or {}).items()
+    ring = sum(int(v) for k, v in sink["kernel_stats"].items()
                if k in ("tp_drops", "rx_dropped", "rx_ring_full") and isinstance(v, int))
     drops = {"lost": max(sent - unique, 0)}
     drops["backlog"] = max(int(sink_raw.get("softnet_dropped_delta", 0)), 0)
@@ -502,17 +532,18 @@ def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
 
     sink_cpu = sink_raw.get("process_cpu_ns")
     gen_cpu = gen_raw.get("process_cpu_ns")
-    latency = sink_out.get("latency_ns") or {}
+    latency = sink["latency_ns"]
     latency_ok, latency_reason, clock_evidence = facts["clock"]
-    # The sink's own rate divides by its whole window (it starts before the generator and
-    # runs SINK_SLACK_S longer); the traffic's active period is the generator's sending
-    # time, which both sides share.
-    received_pps = received / gen_seconds if gen_seconds > 0 else 0.0
+    # Today's sink divides by its whole window (it starts before the generator and runs
+    # SINK_SLACK_S longer): the rate is over the sink's active period (first to last
+    # packet) where it reports one, else over the generator's sending time.
+    active = sink["active_seconds"] or gen_seconds
+    received_pps = received / active if active > 0 else 0.0
     derived = {
         "offered_pps": spec["rate"] if spec["rate"] != "max" else None,
         "sent_pps": sent / gen_seconds if gen_seconds > 0 else 0.0,
         "received_pps": received_pps,
-        "received_pps_sink_window": sink_out.get("received_pps"),
+        "received_pps_sink_window": sink["sink_window_pps"],
         "lost_packets": sent - unique,
         "loss_ratio": (sent - unique) / sent if sent else None,
         # process CPU (user + system of the zcbench process on each host); softirq work on
@@ -564,13 +595,13 @@ def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
     raw = {
         "window_ns": int(gen_seconds * 1e9),
         "sent_total": sent,
-        "tx_errors": int(flood.get("refusals", 0)),
+        "tx_errors": int(gen["tx_errors"]),
         "received_total": received,
         "received_in_window": received,
         "sequence": {k: v for k, v in sequence.items() if isinstance(v, (int, bool))},
         "snmp_sink_delta": udp,
         "link_delta": {"gen": gen_link, "sink": sink_link},
-        "driver_stats": {"rx": sink_out.get("kernel_stats") or {}, "tx": {}},
+        "driver_stats": {"rx": sink["kernel_stats"], "tx": {}},
         "latency_ns": latency if latency_ok else None,
         "gen": {"output": gen_out, **gen_raw},
         "sink": {"output": sink_out, **sink_raw},
