@@ -11,6 +11,7 @@ test skipped: no root, no sshd, no zcbench built, with the reason printed.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -170,6 +171,14 @@ class RemoteTrials(unittest.TestCase):
         self.assertEqual(list((self.lab.root / "results").glob("*/run.json")), [])
 
     def test_sigkill_of_run_py_leaves_nothing_on_either_host(self):
+        self.interrupt_run_py(signal.SIGKILL)
+
+    def test_ctrl_c_of_run_py_exits_130_and_leaves_nothing(self):
+        self.assertEqual(self.interrupt_run_py(signal.SIGINT), 130)
+
+    def interrupt_run_py(self, sig):
+        """Start a long remote-sink trial, send SIG to run.py once the remote sink runs;
+        check that nothing is left on either host. Returns run.py's exit status."""
         a, b = self.lab.host("a"), self.lab.host("b")
         argv = self.run_py_argv("--duration", "20", side="sink")
         env = dict(os.environ, TMPDIR=str(a.tmp_dir))
@@ -182,7 +191,8 @@ class RemoteTrials(unittest.TestCase):
                 self.assertIsNone(proc.poll(), "run.py ended before its remote sink ran")
                 self.assertLess(time.monotonic(), deadline, "the remote sink never started")
                 time.sleep(0.05)
-            proc.kill()  # nsenter execs: this is run.py itself
+            proc.send_signal(sig)  # nsenter execs: this is run.py itself
+            code = proc.wait(timeout=30)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -194,6 +204,7 @@ class RemoteTrials(unittest.TestCase):
             time.sleep(0.1)
         self.assertEqual(self.lab.pids_mentioning(shipped), [], "the remote sink survived")
         self.assert_nothing_left(within_s=10)
+        return code
 
     def config_with(self, name, **changes):
         text = Path(self.lab.ssh_config).read_text()
