@@ -36,7 +36,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 
 # harness/main.cc (cmd_sink) prints this on stderr once its socket or ring is open and
 # its window has started: the generator may start.
