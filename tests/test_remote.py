@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 import sshlab  # noqa: E402
 
-BUILD_DIR = Path(os.environ.get("ZCBENCH_BUILD_DIR", REPO / "build"))
+BUILD_DIR = Path(os.environ.get("ZCBENCH_BUILD_DIR", REPO / "build")).resolve()
 SYSTEM_PYTHON = "/usr/bin/python3"  # sees Debian's python3-jsonschema
 # short and slow: the tests check what lands in run.json, not speed
 TRIAL = ["--size", "272", "--rate", "5000", "--duration", "0.5", "--warmup", "0.1"]
@@ -182,13 +182,16 @@ class RemoteTrials(unittest.TestCase):
         a, b = self.lab.host("a"), self.lab.host("b")
         argv = self.run_py_argv("--duration", "20", side="sink")
         env = dict(os.environ, TMPDIR=str(a.tmp_dir))
-        proc = subprocess.Popen(a.nsenter() + argv, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, preexec_fn=sshlab._die_with_parent)
+        log = self.lab.root / "interrupted.log"
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(a.nsenter() + argv, env=env, stdout=subprocess.DEVNULL,
+                                    stderr=err, preexec_fn=sshlab._die_with_parent)
         shipped = str(b.tmp_dir / "zcbench-remote.")
         try:
             deadline = time.monotonic() + 60
             while not any("sink" in _cmdline(pid) for pid in self.lab.pids_mentioning(shipped)):
-                self.assertIsNone(proc.poll(), "run.py ended before its remote sink ran")
+                self.assertIsNone(proc.poll(), "run.py ended before its remote sink ran: "
+                                  + log.read_text(errors="replace"))
                 self.assertLess(time.monotonic(), deadline, "the remote sink never started")
                 time.sleep(0.05)
             proc.send_signal(sig)  # nsenter execs: this is run.py itself
@@ -253,7 +256,7 @@ def _state(pid):
 def main(argv):
     global BUILD_DIR
     if len(argv) > 1:
-        BUILD_DIR = Path(argv[1])
+        BUILD_DIR = Path(argv[1]).resolve()  # nsenter --mount starts in /
     suite = unittest.defaultTestLoader.loadTestsFromTestCase(RemoteTrials)
     result = unittest.TextTestRunner(verbosity=2).run(suite)
     if not result.wasSuccessful():
