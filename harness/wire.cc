@@ -1,7 +1,5 @@
 #include "harness/wire.h"
 
-#include "harness/iface_addr.h"
-
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -31,6 +29,7 @@
 #include "harness/context.h"
 #include "harness/errors.h"
 #include "harness/ethtool.h"
+#include "harness/iface_addr.h"
 #include "harness/flood.h"
 #include "harness/netlink.h"
 #include "harness/pacer.h"
@@ -781,6 +780,8 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
     t.join();
     throw;
   }
+  // run.py --remote starts the generator on this line (zcrun/remote.py READY_LINE).
+  std::fprintf(stderr, "zcbench sink: ready on %s\n", spec.iface.c_str());
   const uint64_t t0 = t0_atomic.load();
   std::vector<CpuSample> samples{{t0, 0, s0.cpu}};
   const uint64_t interval_ns = uint64_t(std::max(spec.interval_s, 0.01) * 1e9);

@@ -8,8 +8,8 @@ from .common import (CI_SUITE, DEFAULT_LAB_MODE, DEFAULT_SUITE, EXIT_INTERRUPTED
                      EXIT_USAGE, LAB_MODES, REPO_ROOT, ZcbenchError, tool_version, warn)
 from .ndr import (NDR_DEFAULTS)
 from . import wire
-from .commands import (command_ci, command_compare, command_list, command_report, command_run,
-                       command_test, guest_kernels)
+from .commands import (command_ci, command_compare, command_list, command_remote, command_report,
+                       command_run, command_test, guest_kernels)
 from .calibrate import CALIBRATION_SUITE, DEFAULT_RUNS, command_calibrate
 
 
@@ -229,6 +229,15 @@ class Command:
         self.passthrough = passthrough  # accepts arguments after `--` for the tool it wraps
 
 
+def add_remote_options(parser):
+    from . import remote
+    parser.add_argument("--results-dir", type=absolute_path, default=REPO_ROOT / "results",
+                        metavar="DIR", help="where results/<run-id>/ goes (default: results)")
+    parser.add_argument("--run-id", metavar="ID", help="name of the run folder")
+    add_setup_options(parser)
+    remote.add_options(parser)
+
+
 # The command table: a new subcommand (compare, ci, ...) is one entry here.
 COMMANDS = {
     "run": Command("install, build, run suites, write results/<run-id>/ and the report "
@@ -247,6 +256,8 @@ COMMANDS = {
                          "store per-metric noise (results/calibration.json) for compare "
                          "--calibration; reports the false-alarm rate", add_calibrate_options,
                          command_calibrate),
+    "remote": Command("one trial with its generator or sink on another host over SSH "
+                      "(./run.py --remote USER@HOST ...)", add_remote_options, command_remote),
     "ci": Command(f"run the CI suite ({CI_SUITE}), compare with --baseline, write junit.xml; "
                   "exit 1 on a regression or a conformance failure", add_ci_options,
                   command_ci),
@@ -303,6 +314,8 @@ def parse_args(argv):
         cut = argv.index("--")
         argv, passthrough = argv[:cut], argv[cut + 1:]
     name = "run"
+    if any(a == "--remote" or a.startswith("--remote=") for a in argv):
+        name = "remote"  # ./run.py --remote USER@HOST ...: a trial across two hosts
     if argv and argv[0] in COMMANDS:
         name, argv = argv[0], argv[1:]
     elif argv and not argv[0].startswith("-"):

@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .common import (CI_SUITE, EXIT_CHECK_FAILED, EXIT_ENVIRONMENT,
+from .common import (CI_SUITE, EXIT_CHECK_FAILED, EXIT_ENVIRONMENT, EXIT_INTERNAL,
                      EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Progress, REPO_ROOT, ZcbenchError,
                      display_path, format_duration, plural, utc_now, warn)
 from .setup import (build, ensure_packages, executable, install_plan, require_executables)
@@ -22,6 +22,7 @@ from .report import (compare_module, load_baseline, load_calibration, render_rep
 from .ndr import (cli_ndr_suite, ndr_specs, run_ndr_searches)
 from .retrial import MAX_ATTEMPTS, ZcbenchRetrial, retry_contaminated
 from . import wire
+from .ndr import FRAME_OVERHEAD
 
 
 def setup(args, progress):
@@ -403,3 +404,46 @@ def own_calibration(results_dir):
         return None
     warn(f"gating with the A/A margins of {display_path(path)} (./run.py calibrate)")
     return path
+
+
+def command_remote(args):
+    """--remote USER@HOST: one trial with one side on another host (zcrun/remote.py)."""
+    from . import remote
+    exit_for = {"usage": EXIT_USAGE, "environment": EXIT_ENVIRONMENT,
+                "check": EXIT_CHECK_FAILED, "internal": EXIT_INTERNAL}
+    try:
+        spec = remote.spec_from_args(args, FRAME_OVERHEAD, shlex.join(args.argv))
+        args.suite_names = ["remote"]
+        if args.run_id:
+            check_run_id(args.run_id)
+        progress = Progress(setup_steps(args) + 1)
+        setup(args, progress)
+        require_executables(args.build_dir, ["zcbench"])
+        results_dir = Path(args.results_dir).absolute()
+        lock = ResultsLock(results_dir).acquire()
+        try:
+            run_id, run_dir = pick_run_dir(results_dir, args)
+            started_at = utc_now()
+            with progress.step(f"trial with the {args.remote_side} on {args.remote}", quiet=False):
+                record = remote.run_remote_trial(
+                    spec, str(executable(args.build_dir, "zcbench")),
+                    echo=lambda line: print(f"      {line}", file=sys.stderr, flush=True))
+            # after the trial: a refused host is reported before any local work
+            context = run_context(args.build_dir, {"suites": ["remote"], "argv": list(args.argv),
+                                                   "lab_mode": "remote"})
+            run_dir.mkdir(parents=True)
+            run_json = run_dir / "run.json"
+            atomic_write_json(run_json, assemble_run(run_id, "complete", started_at, utc_now(),
+                                                     context, [record]))
+            point_latest(results_dir, run_id)
+        finally:
+            lock.release()
+    except remote.RemoteError as err:
+        raise ZcbenchError(str(err), exit_for[err.kind]) from None
+    derived = record["derived"]
+    print(f"zcbench: {record['name']}: {record['status']}; sent {derived['sent_pps']:.0f} pps, "
+          f"received {derived['received_pps']:.0f} pps, lost {derived['lost_packets']}",
+          file=sys.stderr, flush=True)
+    print(f"      the report: ./run.py report {display_path(run_dir)}", file=sys.stderr, flush=True)
+    print(run_json.resolve(), flush=True)
+    return EXIT_CHECK_FAILED if record["status"] == "fail" else EXIT_OK
