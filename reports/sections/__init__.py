@@ -38,3 +38,4 @@ def register(key, render, before=None):
     at = next((i for i, s in enumerate(SECTIONS) if s.key == before), len(SECTIONS))
     SECTIONS.insert(at, Section(key, render))
 from . import capture_rings; register("capture_rings", capture_rings.render, before="conformance")  # noqa: E402,E702
+from .. import scale as _scale; register("scale", _scale.render, before="conformance")  # noqa: E402,E702
