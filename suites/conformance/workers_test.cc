@@ -17,6 +17,8 @@
 //   reuseport cpu: the socket on the receiving CPU; XSK on queue q: only
 //   queue q's frames.
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,6 +34,7 @@
 
 #include <gtest/gtest.h>
 
+#include "drivers/udp_socket.h"
 #include "drivers/xsk_common.h"
 #include "harness/accounting.h"
 #include "harness/driver.h"
@@ -111,12 +114,12 @@ class SinkWorkers {
       ctx.workers = workers;
       ctx.queue = one_queue_each ? w % queues : -1;
       ctx.cpu = lab_sink_cpu_for_queue(lab.options(), w);
-      threads_.emplace_back([this, &lab, &info, ctx, w, &opened] {
+      threads_.emplace_back([this, &lab, make = info.make_rx, ctx, w, &opened] {
         std::unique_ptr<RxDriver> drv;
         try {
           lab.sink_ns().enter_this_thread();
           pin_this_thread(ctx.cpu);
-          drv = info.make_rx();
+          drv = make();
           drv->open(ctx);
         } catch (...) {
           errors_[size_t(w)] = std::current_exception();
