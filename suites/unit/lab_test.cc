@@ -352,7 +352,8 @@ TEST(lab_queues, xps_sends_each_queue_from_its_generator_cpu) {
   o.queues = 2;
   o.gen_cpus = {1, 0};
   Lab l = Lab::create(o);
-  const auto& xps = l.describe()["ports"][0]["gen_xps_cpus_per_queue"];
+  // describe() returns a copy: keep the value, not a reference into it.
+  const auto xps = l.describe()["ports"][0]["gen_xps_cpus_per_queue"];
   if (xps.is_string()) GTEST_SKIP() << "unsupported: " << xps.get<std::string>();
   ASSERT_EQ(xps.size(), 2u) << l.describe().dump();
   EXPECT_EQ(parse_mask(xps[0]), 1ull << 1);
