@@ -1,7 +1,8 @@
 // `af_xdp`: AF_XDP sockets through libxdp's xsk API, both directions.
 //
-// RX: the xdp lab's program redirects the sink veth's queue 0 into our
-// socket (registered in the program's XSKMAP); frames land in the UMEM, the
+// RX: the xdp lab's program redirects each sink veth queue q into the socket
+// registered at XSKMAP[q] (one shared program per device, one socket per
+// queue: sink worker w binds and registers RxContext::queue, default 0); frames land in the UMEM, the
 // sink parses Ethernet/IPv4/UDP and hands the UDP payload to Accounting, then
 // gives the chunk back on the fill ring.
 // TX: every UMEM chunk holds a complete prebuilt frame (Ethernet + IPv4 + UDP
@@ -42,6 +43,8 @@ class AfXdpSink : public RxDriver {
  public:
   void open(const RxContext& ctx) override {
     cfg_ = xsk_config(ctx.options, Direction::rx);
+    cfg_.queue = uint32_t(std::max(ctx.queue, 0));
+    worker_ = ctx.worker;
     udp_port_ = ctx.udp_port;
     // Our socket only sees what an XDP program redirects to it: without the
     // xdp lab's program (and its XSKMAP) it would wait forever.
@@ -99,6 +102,8 @@ class AfXdpSink : public RxDriver {
 
   json kernel_stats() override {
     json j = xsk_.open_report();
+    j["queue"] = cfg_.queue;
+    j["worker"] = worker_;
     stats_ = read_xdp_statistics(xsk_.fd());
     j["xdp_statistics"] = xdp_statistics_json(stats_);
     j["xsk_drops_in_link"] = stats_.rx_dropped + stats_.rx_ring_full;
@@ -147,6 +152,7 @@ class AfXdpSink : public RxDriver {
 
   XskConfig cfg_;
   XskSocket xsk_;
+  int worker_ = 0;
   uint16_t udp_port_ = 0;
   uint64_t non_flood_ = 0, wakeups_ = 0, fill_wakeups_ = 0;
   xdp_statistics stats_{};
@@ -156,6 +162,10 @@ class AfXdpTx : public TxDriver {
  public:
   void open(const TxContext& ctx) override {
     cfg_ = xsk_config(ctx.options, Direction::tx);
+    // Generator worker w transmits on TX queue TxContext::queue: in copy mode
+    // xsk_generic_xmit sets the skb's queue_mapping to it, and veth_xmit
+    // hands it to the sink's RX queue of the same index.
+    cfg_.queue = uint32_t(std::max(ctx.queue, 0));
     payload_ = ctx.payload_bytes;
     frame_len_ = uint32_t(payload_ + kXskFrameHeaders);
     if (frame_len_ > cfg_.frame_size)
@@ -240,6 +250,7 @@ class AfXdpTx : public TxDriver {
   json kernel_stats() override {
     json j = xsk_.open_report();
     j["xdp_statistics"] = xdp_statistics_json(read_xdp_statistics(xsk_.fd()));
+    j["queue"] = cfg_.queue;
     j["kicks"] = kicks_;
     // Not failures: copy mode sends at most 32 descriptors per sendto and
     // answers EAGAIN when more are queued; EAGAIN also when veth's peer ring

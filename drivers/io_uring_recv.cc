@@ -35,7 +35,7 @@ class UringRecvSink : public RxDriver {
   void open(const RxContext& ctx) override {
     busy_ = ctx.options.text("wait") == "busy";
     gro_ = ctx.options.boolean("udp_gro");
-    fd_ = open_udp_sink_socket(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"));
+    fd_ = open_udp_worker_socket(ctx, &reuseport_);
     if (gro_) {
       int one = 1;
       check_sys(setsockopt(fd_.get(), IPPROTO_UDP, UDP_GRO, &one, sizeof one), "setsockopt(UDP_GRO)");
@@ -99,6 +99,13 @@ class UringRecvSink : public RxDriver {
   }
 
   nlohmann::json kernel_stats() override {
+    nlohmann::json j = uring_stats();
+    if (!reuseport_.is_null()) j["reuseport"] = reuseport_;
+    return j;
+  }
+
+ private:
+  nlohmann::json uring_stats() const {
     return {{"cqes", cqes_},
             {"multishot_terminations", terminations_},
             {"rearms", rearms_},
@@ -111,7 +118,7 @@ class UringRecvSink : public RxDriver {
             {"udp_gro", gro_}};
   }
 
- private:
+  nlohmann::json reuseport_;
   static constexpr size_t kControlBytes = CMSG_SPACE(sizeof(int)) * 2;
 
   void arm() {
@@ -179,7 +186,7 @@ DriverInfo io_uring_recv_driver_info() {
                {"udp_gro", OptionType::boolean, "off",
                 "UDP_GRO on the socket, multishot recvmsg for its cmsg; coalesced reads are split by gso_size", 0, 0,
                 {}},
-               rcvbuf_option()};
+               rcvbuf_option(), reuseport_option()};
   d.probe = [] { return probe_io_uring({IORING_OP_RECV, IORING_OP_RECVMSG}, {"IORING_OP_RECV", "IORING_OP_RECVMSG"}); };
   d.make_rx = [] { return std::make_unique<UringRecvSink>(); };
   return d;

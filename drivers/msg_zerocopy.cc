@@ -59,6 +59,7 @@ class MsgZerocopyTx : public TxDriver {
     payload_ = ctx.payload_bytes;
     socks_ = tcp_ ? open_tcp_flows(ctx) : open_flow_sockets(ctx);
     for (auto& s : socks_) {
+      if (!s.valid()) continue;  // another generator worker's flow
       int one = 1;
       check_sys(setsockopt(s.get(), SOL_SOCKET, SO_ZEROCOPY, &one, sizeof one), "setsockopt(SO_ZEROCOPY)");
     }
@@ -245,7 +246,8 @@ class MsgZerocopyTx : public TxDriver {
       for (auto& s : socks_) pfds.push_back({s.get(), 0, 0});  // POLLERR is always reported
       poll(pfds.data(), pfds.size(), timeout_ms);
     }
-    for (size_t f = 0; f < socks_.size(); ++f) reap(f);
+    for (size_t f = 0; f < socks_.size(); ++f)
+      if (socks_[f].valid()) reap(f);
   }
 
   void reap(size_t flow) {

@@ -19,12 +19,13 @@ class RecvSink : public RxDriver {
   void open(const RxContext& ctx) override {
     busy_ = ctx.options.text("wait") == "busy";
     if (proto_is_tcp(ctx.options)) {
+      refuse_tcp_workers("recv", ctx);
       tcp_ = std::make_unique<TcpStreamSink>();
       tcp_->open(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"), ctx.payload_bytes);
       buf_.resize(kStreamReadBytes);
       return;
     }
-    fd_ = open_udp_sink_socket(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"));
+    fd_ = open_udp_worker_socket(ctx, &reuseport_);
     buf_.resize(receive_buffer_bytes(ctx.mtu, ctx.payload_bytes));
   }
 
@@ -46,7 +47,11 @@ class RecvSink : public RxDriver {
     return n;
   }
 
-  nlohmann::json kernel_stats() override { return tcp_ ? tcp_->stats() : nlohmann::json::object(); }
+  nlohmann::json kernel_stats() override {
+    nlohmann::json j = tcp_ ? tcp_->stats() : nlohmann::json::object();
+    if (!reuseport_.is_null()) j["reuseport"] = reuseport_;
+    return j;
+  }
 
  private:
   // One read per readable connection per call, as big as the socket gives.
@@ -71,6 +76,7 @@ class RecvSink : public RxDriver {
   }
 
   std::unique_ptr<TcpStreamSink> tcp_;
+  nlohmann::json reuseport_;
   Fd fd_;
   bool busy_ = false;
   std::vector<uint8_t> buf_;
@@ -83,7 +89,7 @@ DriverInfo recv_driver_info() {
   d.name = "recv";
   d.direction = Direction::rx;
   d.description = "UDP socket, one recv(2) per datagram after poll(2); proto=tcp: stream reads, reframed";
-  d.options = {proto_option(), rcvbuf_option(), wait_option()};
+  d.options = {proto_option(), rcvbuf_option(), wait_option(), reuseport_option()};
   d.probe = [] { return Usability{}; };
   d.make_rx = [] { return std::make_unique<RecvSink>(); };
   return d;

@@ -17,7 +17,7 @@ class RecvmmsgSink : public RxDriver {
   void open(const RxContext& ctx) override {
     busy_ = ctx.options.text("wait") == "busy";
     size_t batch = size_t(ctx.options.integer("batch"));
-    fd_ = open_udp_sink_socket(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"));
+    fd_ = open_udp_worker_socket(ctx, &reuseport_);
     buf_bytes_ = receive_buffer_bytes(ctx.mtu, ctx.payload_bytes);
     bufs_.resize(batch * buf_bytes_);
     iov_.resize(batch);
@@ -47,8 +47,14 @@ class RecvmmsgSink : public RxDriver {
     return total;
   }
 
+ nlohmann::json kernel_stats() override {
+    if (reuseport_.is_null()) return nlohmann::json::object();
+    return {{"reuseport", reuseport_}};
+  }
+
  private:
   Fd fd_;
+  nlohmann::json reuseport_;
   bool busy_ = false;
   size_t buf_bytes_ = 0;
   std::vector<uint8_t> bufs_;
@@ -64,7 +70,7 @@ DriverInfo recvmmsg_driver_info() {
   d.direction = Direction::rx;
   d.description = "UDP socket, recvmmsg(2) batches after poll(2)";
   d.options = {{"batch", OptionType::integer, "64", "datagrams per recvmmsg call (vlen)", 1, 1024, {}},
-               rcvbuf_option(), wait_option()};
+               rcvbuf_option(), wait_option(), reuseport_option()};
   d.probe = [] { return Usability{}; };
   d.make_rx = [] { return std::make_unique<RecvmmsgSink>(); };
   return d;

@@ -52,11 +52,12 @@ class SpliceSink : public RxDriver {
       copy_.resize(pipe_.capacity);
     }
     if (proto_is_tcp(ctx.options)) {
+      refuse_tcp_workers("splice", ctx);
       tcp_ = std::make_unique<TcpStreamSink>();
       tcp_->open(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"), ctx.payload_bytes);
       return;
     }
-    sock_ = open_udp_sink_socket(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"));
+    sock_ = open_udp_worker_socket(ctx, &reuseport_);
     // A UDP splice read honours the socket's O_NONBLOCK, not SPLICE_F_NONBLOCK
     // (it is a plain read of one datagram into pipe pages).
     check_sys(fcntl(sock_.get(), F_SETFL, fcntl(sock_.get(), F_GETFL) | O_NONBLOCK), "fcntl(O_NONBLOCK)");
@@ -90,6 +91,7 @@ class SpliceSink : public RxDriver {
                         {"payload_read_to_user_space", full_}};
     if (file_max_) j["target_filesystem"] = target_fs_;
     if (tcp_) j.update(tcp_->stats());
+    if (!reuseport_.is_null()) j["reuseport"] = reuseport_;
     return j;
   }
 
@@ -168,6 +170,7 @@ class SpliceSink : public RxDriver {
   Fd sock_;
   size_t datagram_max_ = 0;
   std::unique_ptr<TcpStreamSink> tcp_;
+  nlohmann::json reuseport_;
   std::vector<uint8_t> copy_;
   uint64_t splice_reads_ = 0;
   uint64_t bytes_ = 0;
@@ -205,7 +208,8 @@ DriverInfo splice_driver_info() {
                 "target file size bound: writes wrap to offset 0 beyond it (target=file)", 4096, 1ll << 40, {}},
                pipe_size_option("1M"),
                rcvbuf_option(),
-               wait_option()};
+               wait_option(),
+               reuseport_option()};
   d.probe = probe_splice;
   d.make_rx = [] { return std::make_unique<SpliceSink>(); };
   return d;

@@ -91,10 +91,19 @@ Fd connect_tcp_source(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uint16_
   }
 }
 
+void refuse_tcp_workers(const char* driver, const RxContext& ctx) {
+  if (ctx.workers > 1)
+    throw UsageError(std::string(driver) + " proto=tcp has one listener on one thread; " + std::to_string(ctx.workers) +
+                     " sink workers cannot share it; accepted: proto=udp (SO_REUSEPORT group) or 1 sink worker");
+}
+
 std::vector<Fd> open_tcp_flow_sockets(const TxContext& ctx, const std::string& who) {
   std::vector<Fd> socks;
   for (int f = 0; f < ctx.flows; ++f)
-    socks.push_back(connect_tcp_source(ctx.src_ip, uint16_t(ctx.src_port + f), ctx.dst_ip, ctx.dst_port,
+    if (ctx.workers > 1 && f % ctx.workers != ctx.worker)
+      socks.emplace_back();  // another generator worker's flow
+    else
+      socks.push_back(connect_tcp_source(ctx.src_ip, uint16_t(ctx.src_port + f), ctx.dst_ip, ctx.dst_port,
                                        ctx.options.integer("sndbuf"), who));
   return socks;
 }

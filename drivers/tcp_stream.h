@@ -24,6 +24,9 @@ namespace zc {
 // `proto=udp|tcp`, shared by every transport that speaks both.
 OptionSpec proto_option();
 bool proto_is_tcp(const DriverOptions& o);
+// Stream sinks have one listener and one thread: several sink workers would
+// need a reuseport listener group, which they do not have yet. UsageError.
+void refuse_tcp_workers(const char* driver, const RxContext& ctx);
 
 // Listening socket bound to ip:port, non-blocking, receive buffer forced to
 // `rcvbuf` bytes (0 keeps the kernel's autotuning).

@@ -64,8 +64,9 @@ int fanout_mode(const std::string& name) {
   if (name == "lb") return PACKET_FANOUT_LB;
   if (name == "cpu") return PACKET_FANOUT_CPU;
   if (name == "rollover") return PACKET_FANOUT_ROLLOVER;
+  if (name == "qm") return PACKET_FANOUT_QM;
   if (name == "none") return -1;
-  throw UsageError("fanout mode '" + name + "' is unknown; accepted: none, hash, lb, cpu, rollover");
+  throw UsageError("fanout mode '" + name + "' is unknown; accepted: none, hash, lb, cpu, qm, rollover");
 }
 
 std::string RingGeometry::describe(int version) const {
@@ -104,11 +105,30 @@ std::vector<OptionSpec> tpacket_option_specs(int version) {
                "raw: frames from the Ethernet header (SOCK_RAW); dgram: from the network header (SOCK_DGRAM)", 0, 0,
                {"raw", "dgram"}});
   o.push_back({"fanout", OptionType::choice, "none",
-               "PACKET_FANOUT mode joining fanout_group (for several sink sockets)", 0, 0,
-               {"none", "hash", "lb", "cpu", "rollover"}});
-  o.push_back({"fanout_group", OptionType::integer, "0", "PACKET_FANOUT group id", 0, 65535, {}});
+               "PACKET_FANOUT mode joining fanout_group (several sink sockets; with sink workers > 1 "
+               "'none' means hash): hash = flow hash, lb = round robin, cpu = receiving CPU, "
+               "qm = recorded RX queue, rollover = next ring when one is full",
+               0, 0, {"none", "hash", "lb", "cpu", "qm", "rollover"}});
+  o.push_back({"fanout_group", OptionType::integer, "0",
+               "PACKET_FANOUT group id (0 with sink workers > 1: derived from the process id)", 0, 65535, {}});
   o.push_back(wait_option());
   return o;
+}
+
+RingConfig tpacket_config(const RxContext& ctx, int version) {
+  RingConfig c = tpacket_config(ctx.options, version);
+  c.worker = ctx.worker;
+  c.workers = ctx.workers;
+  if (ctx.workers > 1) {
+    // One ring per worker, all in one group: the group, not the socket, is
+    // what the kernel delivers to (fanout_demux picks the member ring).
+    if (c.fanout == "none") c.fanout = "hash";
+    // Groups are per network namespace (fanout_add matches f->net), so in a
+    // lab any id is ours; on a named interface in the host namespace the pid
+    // keeps two concurrent zcbench sinks out of each other's group.
+    if (c.fanout_group == 0) c.fanout_group = uint16_t(getpid() & 0xffff);
+  }
+  return c;
 }
 
 void check_ring_geometry(const RingGeometry& g, int version) {
@@ -290,6 +310,9 @@ nlohmann::json PacketRing::stats_json() const {
   }
   j["socket"] = cfg_.dgram ? "dgram" : "raw";
   j["fanout"] = cfg_.fanout;
+  if (cfg_.fanout != "none") j["fanout_group"] = cfg_.fanout_group;
+  j["worker"] = cfg_.worker;
+  j["workers"] = cfg_.workers;
   return j;
 }
 

@@ -45,6 +45,7 @@ struct RingConfig {
   uint16_t fanout_group = 0;
   bool busy = false;         // wait=busy: spin on the status word instead of poll(2)
   bool ignore_outgoing = true;  // PACKET_IGNORE_OUTGOING: only what arrives on the port
+  int worker = 0, workers = 1;  // this ring's place among the sink workers (recorded)
 };
 
 // The options of a tpacket_vN sink (geometry, socket, fanout, wait), with the
@@ -54,6 +55,10 @@ std::vector<OptionSpec> tpacket_option_specs(int version);
 // breaks the kernel's documented rules (PM: block size a multiple of the page
 // size, frame size >= header and a multiple of TPACKET_ALIGNMENT, ...).
 RingConfig tpacket_config(const DriverOptions& opts, int version);
+// The same for one sink worker: with ctx.workers > 1 every worker's ring joins
+// one PACKET_FANOUT group (fanout=none becomes hash; fanout_group 0 becomes one
+// id shared by the trial's workers).
+RingConfig tpacket_config(const RxContext& ctx, int version);
 void check_ring_geometry(const RingGeometry& g, int version);
 
 // Cheap kernel-support check for `zcbench list`: an AF_PACKET socket taking
@@ -62,7 +67,7 @@ Usability probe_packet_ring(int version);
 
 // "tpacket_v3" etc.
 const char* tpacket_version_name(int version);
-// PACKET_FANOUT mode constant for "hash", "lb", "cpu", "rollover"; -1 for "none".
+// PACKET_FANOUT mode constant for "hash", "lb", "cpu", "qm", "rollover"; -1 for "none".
 int fanout_mode(const std::string& name);
 
 // One AF_PACKET socket with an RX ring, mapped. Creation order follows the
@@ -152,7 +157,7 @@ class FrameRingSink : public RxDriver {
   explicit FrameRingSink(int version) : version_(version) {}
 
   void open(const RxContext& ctx) override {
-    ring_.open(tpacket_config(ctx.options, version_), ctx.ifindex, ctx.ifname);
+    ring_.open(tpacket_config(ctx, version_), ctx.ifindex, ctx.ifname);
     udp_port_ = ctx.udp_port;
     frame_count_ = ring_.config().geometry.frame_count();
   }

@@ -101,7 +101,7 @@ class BlockRing {
 class V3Sink : public RxDriver {
  public:
   void open(const RxContext& ctx) override {
-    ring_.open(tpacket_config(ctx.options, TPACKET_V3), ctx.ifindex, ctx.ifname, ctx.udp_port);
+    ring_.open(tpacket_config(ctx, TPACKET_V3), ctx.ifindex, ctx.ifname, ctx.udp_port);
   }
 
   size_t receive(Accounting& acct, int timeout_ms) override {
@@ -149,6 +149,9 @@ class MergingV3Sink : public RxDriver {
  public:
   void open(const RxContext& ctx) override {
     RingConfig cfg = tpacket_config(ctx.options, TPACKET_V3);
+    if (ctx.workers > 1)
+      throw UsageError("tpacket_v3 aggregate=on merges every port's ring in one thread; sink workers " +
+                       std::to_string(ctx.workers) + " cannot share it; accepted: 1 sink worker with aggregate=on");
     const int64_t slack = ctx.options.integer("merge_slack_ms");
     if (cfg.fanout != "none")
       throw UsageError("tpacket_v3 aggregate=on opens one ring per port; fanout=" + cfg.fanout +

@@ -43,6 +43,7 @@ class UdpGsoTx : public TxDriver {
     socks_ = open_flow_sockets(ctx);
     if (!use_cmsg_)
       for (auto& s : socks_) {
+        if (!s.valid()) continue;  // another generator worker's flow
         int gso = int(payload_);
         check_sys(setsockopt(s.get(), SOL_UDP, UDP_SEGMENT, &gso, sizeof gso), "setsockopt(UDP_SEGMENT)");
       }

@@ -59,6 +59,39 @@ Fd open_udp_sink_socket(in_addr ip, uint16_t port, int64_t rcvbuf) {
   return fd;
 }
 
+Fd open_udp_worker_socket(const RxContext& ctx, nlohmann::json* record) {
+  const int64_t rcvbuf = ctx.options.integer("rcvbuf");
+  if (ctx.workers <= 1) return open_udp_sink_socket(ctx.local_ip, ctx.udp_port, rcvbuf);
+  const std::string steering = ctx.options.values().count("reuseport") ? ctx.options.text("reuseport") : std::string("hash");
+  Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  check_sys(fd.get(), "socket(AF_INET, SOCK_DGRAM)");
+  set_buffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf, "SO_RCVBUFFORCE");
+  int one = 1;
+  check_sys(setsockopt(fd.get(), SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one), "setsockopt(SO_RXQ_OVFL)");
+  check_sys(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "setsockopt(SO_REUSEPORT)");
+  nlohmann::json rec{{"group_size", ctx.workers}, {"worker", ctx.worker}, {"steering", steering}};
+  if (steering == "cpu") {
+    if (ctx.cpu < 0)
+      throw UsageError("reuseport=cpu steers by the worker's CPU, but sink worker " + std::to_string(ctx.worker) +
+                       " has none; give --sink-cpus");
+    int cpu = ctx.cpu;
+    check_sys(setsockopt(fd.get(), SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof cpu),
+              "setsockopt(SO_INCOMING_CPU, " + std::to_string(cpu) + ")");
+    rec["how"] = "SO_INCOMING_CPU";
+    rec["incoming_cpu"] = cpu;
+  } else {
+    rec["how"] = "kernel 4-tuple hash (reuseport_select_sock_by_hash)";
+  }
+  sockaddr_in a = make_addr(ctx.local_ip, ctx.udp_port);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
+    throw EnvError(errno_text("bind UDP " + ipv4_to_string(ctx.local_ip) + ":" + std::to_string(ctx.udp_port) +
+                                  " with SO_REUSEPORT (sink worker " + std::to_string(ctx.worker) + ")",
+                              errno),
+                   errno);
+  if (record) *record = rec;
+  return fd;
+}
+
 Fd open_udp_source_socket(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uint16_t dst_port, int64_t sndbuf) {
   Fd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   check_sys(fd.get(), "socket(AF_INET, SOCK_DGRAM)");
@@ -78,6 +111,10 @@ Fd open_udp_source_socket(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uin
 std::vector<Fd> open_flow_sockets(const TxContext& ctx) {
   std::vector<Fd> socks;
   for (int f = 0; f < ctx.flows; ++f) {
+    if (ctx.workers > 1 && f % ctx.workers != ctx.worker) {
+      socks.emplace_back();
+      continue;
+    }
     // Flow f leaves through port f % ports: the bound source address picks the route.
     in_addr src = ctx.src_ip, dst = ctx.dst_ip;
     if (!ctx.ports.empty()) {
@@ -112,6 +149,13 @@ OptionSpec wait_option() {
 OptionSpec sndbuf_option() {
   return {"sndbuf", OptionType::size, "0", "socket send buffer (SO_SNDBUFFORCE; 0 keeps the kernel default)", 0,
           1ll << 30, {}};
+}
+
+OptionSpec reuseport_option() {
+  return {"reuseport", OptionType::choice, "hash",
+          "with sink workers > 1, how the SO_REUSEPORT group picks a socket: hash = the kernel's 4-tuple hash; "
+          "cpu = SO_INCOMING_CPU, the worker on the receiving CPU",
+          0, 0, {"hash", "cpu"}};
 }
 
 size_t receive_buffer_bytes(int mtu, size_t payload_bytes) {

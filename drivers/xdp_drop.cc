@@ -26,6 +26,13 @@ using nlohmann::json;
 class XdpDropSink : public RxDriver {
  public:
   void open(const RxContext& ctx) override {
+    // The count already runs on every CPU that polls the sink veth (one NAPI
+    // per queue: spread it with --queues); a second user-space reader would
+    // only replace the program under the first.
+    if (ctx.workers > 1)
+      throw UsageError("rx xdp_drop counts in XDP on every CPU the sink's NAPI runs on; " +
+                       std::to_string(ctx.workers) +
+                       " sink workers add nothing; accepted: 1 sink worker (spread the work with --queues)");
     AttachedXdp lab_prog = find_attached_xdp(ctx.ifindex, ctx.ifname);
     if (!lab_prog.xskmap.valid())
       throw UsageError("rx xdp_drop needs --lab-mode xdp: " + ctx.ifname + " has " +
@@ -64,11 +71,22 @@ class XdpDropSink : public RxDriver {
             {"map_packets", pkts},
             {"map_payload_bytes", bytes},
             {"map_reads", reads_},
+            {"per_cpu", per_cpu()},
             {"notes", json::array({"counted and dropped in XDP (driver NAPI) before any skb; payloads never "
                                    "reach user space, so sequences are unchecked"})}};
   }
 
  private:
+  // The map's per-CPU slots as last read (kernel_stats reads first): where the
+  // NAPI polls ran, CPUs that counted nothing left out.
+  json per_cpu() const {
+    json out = json::array();
+    for (size_t i = 0; i + 1 < values_.size(); i += 2)
+      if (values_[i] || values_[i + 1])
+        out.push_back({{"cpu", i / 2}, {"packets", values_[i]}, {"payload_bytes", values_[i + 1]}});
+    return out;
+  }
+
   std::pair<uint64_t, uint64_t> read_counter() {
     const uint32_t key = 0;
     if (bpf_map_lookup_elem(map_.get(), &key, values_.data()) < 0)

@@ -96,6 +96,14 @@ void pin_this_thread(int cpu) {
   if (rc != 0) throw UsageError(errno_text("pin thread to CPU " + std::to_string(cpu), rc));
 }
 
+int lab_sink_cpu_for_queue(const LabOptions& o, int q) {
+  return o.sink_cpus.empty() ? o.sink_cpu : o.sink_cpus[static_cast<size_t>(q) % o.sink_cpus.size()];
+}
+
+int lab_gen_cpu_for_queue(const LabOptions& o, int q) {
+  return o.gen_cpus.empty() ? o.gen_cpu : o.gen_cpus[static_cast<size_t>(q) % o.gen_cpus.size()];
+}
+
 // ---- lab pieces ------------------------------------------------------------
 
 namespace {
@@ -103,6 +111,9 @@ namespace {
 constexpr int kMinMtu = 68;     // ETH_MIN_MTU, also the IPv4 minimum
 constexpr int kMaxMtu = 65535;  // ETH_MAX_MTU, veth's max_mtu
 constexpr int kMaxPortPairs = 16;
+// As many queues as the lab's XSKMAP has entries: an AF_XDP socket can then
+// bind any queue the lab has.
+constexpr int kMaxQueues = static_cast<int>(kLabXskmapEntries);
 
 in_addr lab_ip(int port, int host) {
   in_addr a{};
@@ -126,6 +137,11 @@ void validate(const LabOptions& o) {
   const int online = online_cpu_count();
   check_cpu("gen_cpu", o.gen_cpu, online);
   check_cpu("sink_cpu", o.sink_cpu, online);
+  if (o.queues < 1 || o.queues > kMaxQueues)
+    throw UsageError("lab queues " + std::to_string(o.queues) + " is out of range; accepted: 1.." +
+                     std::to_string(kMaxQueues) + " (the lab XSKMAP's entries)");
+  for (int c : o.sink_cpus) check_cpu("sink_cpus entry", c, online);
+  for (int c : o.gen_cpus) check_cpu("gen_cpus entry", c, online);
 }
 
 // The bitmap text the kernel's rps_cpus parser takes: hex words of 32 CPUs,
@@ -192,15 +208,40 @@ bool set_gro(const std::string& dev, bool on) {
   return state;
 }
 
-int count_rx_queues(const std::string& dev) {
+// Queue directories as the kernel shows them (prefix "rx-" or "tx-"): the
+// record's queue counts are read back, not what was asked for.
+int count_queues(const std::string& dev, const char* prefix) {
   const std::string path = "/sys/class/net/" + dev + "/queues";
   DIR* d = opendir(path.c_str());
   if (!d) check_sys(-1, "open " + path);
   int n = 0;
   while (const dirent* e = readdir(d))
-    if (std::strncmp(e->d_name, "rx-", 3) == 0) ++n;
+    if (std::strncmp(e->d_name, prefix, 3) == 0) ++n;
   closedir(d);
   return n;
+}
+
+// XPS: TX queue q of a generator veth is the one its queue CPU transmits on
+// (netdev_pick_tx consults xps_cpus before the socket hash), so a generator
+// worker pinned to that CPU feeds queue q and, through veth_xmit, the sink's
+// RX queue q. Without CONFIG_XPS the file is absent: recorded, not fatal —
+// the sockets then spread over queues by their own hash.
+nlohmann::json set_xps(const LabOptions& o, const std::string& dev) {
+  nlohmann::json per_queue = nlohmann::json::array();
+  for (int q = 0; q < o.queues; ++q) {
+    const std::string path = "/sys/class/net/" + dev + "/queues/tx-" + std::to_string(q) + "/xps_cpus";
+    if (access(path.c_str(), F_OK) != 0) return "unavailable: " + path + " is absent (kernel without CONFIG_XPS)";
+    write_file(path, cpu_mask_hex(lab_gen_cpu_for_queue(o, q)));
+    per_queue.push_back(trim(read_file(path)));
+  }
+  return per_queue;
+}
+
+nlohmann::json queue_cpus(const LabOptions& o) {
+  nlohmann::json out = nlohmann::json::array();
+  for (int q = 0; q < o.queues; ++q)
+    out.push_back({{"queue", q}, {"sink_cpu", lab_sink_cpu_for_queue(o, q)}, {"gen_cpu", lab_gen_cpu_for_queue(o, q)}});
+  return out;
 }
 
 LinkCounters read_counters(const Netns& ns, const std::string& dev, int ifindex) {
@@ -244,7 +285,7 @@ Lab Lab::create(const LabOptions& opts) {
     disable_ipv6({"all", "default"});
     netlink::Socket nl;
     for (auto& p : lab.ports_) {
-      nl.create_veth_pair(p.gen_ifname, p.sink_ifname, lab.sink_ns_.fd(), opts.mtu);
+      nl.create_veth_pair(p.gen_ifname, p.sink_ifname, lab.sink_ns_.fd(), opts.mtu, opts.queues);
       gen_links.push_back(nl.get_link(p.gen_ifname));
       nl.set_link_up(gen_links.back());
       nl.add_ipv4_address(gen_links.back(), p.gen_ip, p.prefix_len);
@@ -312,17 +353,30 @@ Lab Lab::create(const LabOptions& opts) {
 
   // RPS: rps_cpus is only reachable through a sysfs mounted inside the sink
   // namespace. sender-softirq writes 0 explicitly rather than trusting the
-  // default, so the recorded value is what the kernel holds.
-  const std::string rps_mask = opts.mode == LabMode::rps ? cpu_mask_hex(opts.sink_cpu) : "0";
-  std::vector<std::string> rps_read(static_cast<size_t>(n));
-  std::vector<int> rx_queues(static_cast<size_t>(n));
+  // default, so the recorded value is what the kernel holds. Each RX queue
+  // gets its own queue's CPU (LabOptions::sink_cpus).
+  std::vector<nlohmann::json> rps_read(static_cast<size_t>(n));
+  std::vector<int> rx_queues(static_cast<size_t>(n)), tx_queues(static_cast<size_t>(n));
   run_with_netns_sysfs(lab.sink_ns_, [&] {
     for (int i = 0; i < n; ++i) {
       const auto& dev = lab.ports_[static_cast<size_t>(i)].sink_ifname;
-      const std::string path = "/sys/class/net/" + dev + "/queues/rx-0/rps_cpus";
-      write_file(path, rps_mask);
-      rps_read[static_cast<size_t>(i)] = trim(read_file(path));
-      rx_queues[static_cast<size_t>(i)] = count_rx_queues(dev);
+      rps_read[static_cast<size_t>(i)] = nlohmann::json::array();
+      for (int q = 0; q < opts.queues; ++q) {
+        const std::string path = "/sys/class/net/" + dev + "/queues/rx-" + std::to_string(q) + "/rps_cpus";
+        write_file(path, opts.mode == LabMode::rps ? cpu_mask_hex(lab_sink_cpu_for_queue(opts, q)) : "0");
+        rps_read[static_cast<size_t>(i)].push_back(trim(read_file(path)));
+      }
+      rx_queues[static_cast<size_t>(i)] = count_queues(dev, "rx-");
+    }
+  });
+  std::vector<nlohmann::json> xps(static_cast<size_t>(n));
+  run_with_netns_sysfs(lab.gen_ns_, [&] {
+    for (int i = 0; i < n; ++i) {
+      const auto& dev = lab.ports_[static_cast<size_t>(i)].gen_ifname;
+      tx_queues[static_cast<size_t>(i)] = count_queues(dev, "tx-");
+      // One queue needs no steering; leaving it untouched keeps single-queue
+      // labs exactly as they were.
+      xps[static_cast<size_t>(i)] = opts.queues > 1 ? set_xps(opts, dev) : nlohmann::json("not set (one queue)");
     }
   });
 
@@ -344,8 +398,11 @@ Lab Lab::create(const LabOptions& opts) {
                      {"traffic_dst_mac", mac_to_string(p.traffic_dst_mac)},
                      {"mtu", sink_links[k].mtu},
                      {"sink_gro", static_cast<bool>(sink_gro[k])},
-                     {"rps_cpus", rps_read[k]},
-                     {"rx_queues", rx_queues[k]}});
+                     {"rps_cpus", rps_read[k][0]},
+                     {"rps_cpus_per_queue", rps_read[k]},
+                     {"gen_xps_cpus_per_queue", xps[k]},
+                     {"rx_queues", rx_queues[k]},
+                     {"gen_tx_queues", tx_queues[k]}});
   }
   lab.description_ = {{"mode", lab_mode_name(opts.mode)},
                       {"mtu", opts.mtu},
@@ -355,11 +412,13 @@ Lab Lab::create(const LabOptions& opts) {
                       {"ipv6_disabled", ipv6_off},
                       {"ipv6_available", ipv6_available},
                       {"port_pairs", n},
+                      {"queues", opts.queues},
+                      {"queue_cpus", queue_cpus(opts)},
                       {"traffic", opts.tap_traffic ? "tap" : "host-addressed"},
                       {"ports", ports},
                       {"namespaces", "anonymous"}};
   if (opts.mode == LabMode::xdp)
-    lab.description_["xdp"] = setup_xdp_lab(lab.gen_ns_, lab.sink_ns_, lab.ports_, opts.sink_cpu);
+    lab.description_["xdp"] = setup_xdp_lab(lab.gen_ns_, lab.sink_ns_, lab.ports_, opts);
   return lab;
 }
 

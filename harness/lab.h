@@ -41,7 +41,17 @@ struct LabOptions {
   int sink_cpu = 1;  // sink thread (and, in rps mode, the receive softirq via rps_cpus)
   bool gro = false;  // veth GRO on the sink device (off by default)
   bool tap_traffic = false;  // generator's neighbour entry is kTapForeignMac, not the sink's MAC
+  // Per-queue CPUs (issue "Engine v2"): queue q's receive work (its threaded
+  // NAPI kthread in xdp mode, its rps_cpus in rps mode) goes to
+  // sink_cpus[q % size], and gen_cpus[q % size] transmits on TX queue q (XPS),
+  // so generator worker w pinned to gen_cpus[w] feeds queue w. Empty: sink_cpu / gen_cpu.
+  std::vector<int> sink_cpus;
+  std::vector<int> gen_cpus;
 };
+
+// The CPU owning queue q on each side (LabOptions::sink_cpus / gen_cpus).
+int lab_sink_cpu_for_queue(const LabOptions& o, int q);
+int lab_gen_cpu_for_queue(const LabOptions& o, int q);
 
 // One veth pair. Port i lives in 198.18.i.0/24: generator end 198.18.i.1,
 // sink end 198.18.i.2 (recorded in describe()).

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -27,6 +28,12 @@ constexpr uint8_t kNetdevCmdNapiGet = 11;
 constexpr uint16_t kNetdevANapiIfindex = 1;
 constexpr uint16_t kNetdevANapiId = 2;
 constexpr uint16_t kNetdevANapiPid = 4;
+constexpr uint8_t kNetdevCmdQueueGet = 10;
+constexpr uint16_t kNetdevAQueueId = 1;
+constexpr uint16_t kNetdevAQueueIfindex = 2;
+constexpr uint16_t kNetdevAQueueType = 3;
+constexpr uint16_t kNetdevAQueueNapiId = 4;
+constexpr uint32_t kNetdevQueueTypeRx = 0;
 
 struct NapiThread {
   uint32_t id = 0;
@@ -100,10 +107,29 @@ int napi_cb(const nlmsghdr* nlh, void* data) {
   return MNL_CB_OK;
 }
 
+struct QueueNapi {
+  uint32_t queue = 0, type = 0, napi_id = 0;
+  bool has_napi = false;
+};
+
+int queue_cb(const nlmsghdr* nlh, void* data) {
+  QueueNapi q;
+  for (const nlattr* a : genl_attrs(nlh)) {
+    if (mnl_attr_get_type(a) == kNetdevAQueueId) q.queue = mnl_attr_get_u32(a);
+    if (mnl_attr_get_type(a) == kNetdevAQueueType) q.type = mnl_attr_get_u32(a);
+    if (mnl_attr_get_type(a) == kNetdevAQueueNapiId) {
+      q.napi_id = mnl_attr_get_u32(a);
+      q.has_napi = true;
+    }
+  }
+  static_cast<std::vector<QueueNapi>*>(data)->push_back(q);
+  return MNL_CB_OK;
+}
+
 // NAPI instances of a device with their kthread pids, asked of the kernel in
 // the calling thread's namespace (names alone are ambiguous: every lab's sink
 // device is zcs0, and labs may run side by side).
-std::vector<NapiThread> query_napi(int ifindex) {
+std::vector<NapiThread> query_napi(int ifindex, std::vector<QueueNapi>* queues) {
   mnl_socket* nl = mnl_socket_open(NETLINK_GENERIC);
   if (!nl) throw EnvError(errno_text("socket(NETLINK_GENERIC)", errno), errno);
   std::vector<NapiThread> out;
@@ -119,6 +145,17 @@ std::vector<NapiThread> query_napi(int ifindex) {
         nl, family, kNetdevCmdNapiGet, NLM_F_DUMP,
         [&](nlmsghdr* nlh) { mnl_attr_put_u32(nlh, kNetdevANapiIfindex, uint32_t(ifindex)); }, napi_cb, &out,
         "netdev napi-get");
+    // Which NAPI serves which RX queue (queue-get, kernel >= 6.8, if the
+    // driver calls netif_queue_set_napi). Optional: without it the order of
+    // NAPI ids (veth enables queue 0's first) is used, and recorded as such.
+    try {
+      genl_request(
+          nl, family, kNetdevCmdQueueGet, NLM_F_DUMP,
+          [&](nlmsghdr* nlh) { mnl_attr_put_u32(nlh, kNetdevAQueueIfindex, uint32_t(ifindex)); }, queue_cb, queues,
+          "netdev queue-get");
+    } catch (const EnvError&) {
+      queues->clear();
+    }
   } catch (...) {
     mnl_socket_close(nl);
     throw;
@@ -154,8 +191,9 @@ json cpus_allowed(int pid) {
 }
 
 // Moves one NAPI kthread to the sink CPU; its record says what happened.
-json pin_napi_thread(int pid, uint32_t id, const std::string& dev, int sink_cpu) {
-  json j{{"pid", pid}, {"napi_id", id}, {"thread", thread_comm(pid)}, {"cpus_before", cpus_allowed(pid)}};
+json pin_napi_thread(int pid, uint32_t id, const std::string& dev, int sink_cpu, int queue) {
+  json j{{"pid", pid}, {"napi_id", id}, {"queue", queue}, {"thread", thread_comm(pid)},
+         {"cpus_before", cpus_allowed(pid)}};
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(sink_cpu, &set);
@@ -168,9 +206,31 @@ json pin_napi_thread(int pid, uint32_t id, const std::string& dev, int sink_cpu)
   return j;
 }
 
+// The RX queue each NAPI instance serves: from queue-get where the kernel
+// tells, else by ascending NAPI id. Returns how it was decided.
+std::string assign_queues(std::vector<NapiThread>& napis, const std::vector<QueueNapi>& queues,
+                          std::vector<int>& queue_of) {
+  queue_of.assign(napis.size(), -1);
+  bool told = false;
+  for (size_t i = 0; i < napis.size(); ++i)
+    for (const auto& q : queues)
+      if (q.type == kNetdevQueueTypeRx && q.has_napi && q.napi_id == napis[i].id) {
+        queue_of[i] = int(q.queue);
+        told = true;
+      }
+  if (told) return "netdev genl queue-get";
+  std::vector<size_t> order(napis.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return napis[a].id < napis[b].id; });
+  for (size_t k = 0; k < order.size(); ++k) queue_of[order[k]] = int(k);
+  return "ascending NAPI id (queue-get names no NAPI for veth queues)";
+}
+
 }  // namespace
 
-json setup_xdp_lab(const Netns& gen_ns, const Netns& sink_ns, const std::vector<LabPort>& ports, int sink_cpu) {
+json setup_xdp_lab(const Netns& gen_ns, const Netns& sink_ns, const std::vector<LabPort>& ports,
+                   const LabOptions& opts) {
+  const int sink_cpu = opts.sink_cpu;
   json out_ports = json::array();
   for (const auto& p : ports) {
     json pj{{"sink_ifname", p.sink_ifname}, {"gen_ifname", p.gen_ifname}};
@@ -201,9 +261,10 @@ json setup_xdp_lab(const Netns& gen_ns, const Netns& sink_ns, const std::vector<
     });
 
     std::vector<NapiThread> napis;
+    std::vector<QueueNapi> queues;
     std::string how;
     try {
-      sink_ns.run([&] { napis = query_napi(p.sink_ifindex); });
+      sink_ns.run([&] { napis = query_napi(p.sink_ifindex, &queues); });
       how = "netdev genl napi-get";
       // The cross-check: the kernel names the thread napi/<dev>-<napi id>.
       for (const auto& n : napis)
@@ -214,14 +275,23 @@ json setup_xdp_lab(const Netns& gen_ns, const Netns& sink_ns, const std::vector<
       napis.clear();
       std::vector<int> pids = napi_threads_by_name(p.sink_ifname);
       how = std::string("thread name (genl failed: ") + e.what() + ")";
-      if (pids.size() == 1) napis.push_back({0, pids[0]});
+      if (pids.size() == 1 && opts.queues == 1) napis.push_back({0, pids[0]});
       else
         pj["napi_pin_error"] = std::to_string(pids.size()) + " kernel threads named napi/" + p.sink_ifname +
                                "-*: cannot tell ours";
     }
+    std::vector<int> queue_of;
+    pj["napi_queue_by"] = queues.empty() && napis.size() <= 1 ? std::string("one queue")
+                                                               : assign_queues(napis, queues, queue_of);
+    if (queue_of.empty()) queue_of.assign(napis.size(), 0);
     json threads = json::array();
-    for (const auto& n : napis)
-      if (n.pid) threads.push_back(pin_napi_thread(n.pid, n.id, p.sink_ifname, sink_cpu));
+    for (size_t i = 0; i < napis.size(); ++i)
+      if (napis[i].pid)
+        threads.push_back(pin_napi_thread(napis[i].pid, napis[i].id, p.sink_ifname,
+                                          lab_sink_cpu_for_queue(opts, queue_of[i]), queue_of[i]));
+    if (!pj.contains("napi_pin_error") && int(threads.size()) != opts.queues)
+      throw EnvError("threaded NAPI on " + p.sink_ifname + ": " + std::to_string(threads.size()) +
+                     " NAPI kthreads found for " + std::to_string(opts.queues) + " RX queues (" + how + ")");
     if (threads.empty() && !pj.contains("napi_pin_error"))
       throw EnvError("threaded NAPI is on for " + p.sink_ifname + " but no NAPI kthread was found (" + how + ")");
     pj["napi_threads"] = threads;

@@ -9,7 +9,9 @@
 // - threaded NAPI on the sink veth (/sys/class/net/<dev>/threaded; veth
 //   accepts it only once an XDP program gave it a NAPI instance) and the
 //   NAPI kthread moved to the sink CPU (it starts wherever the scheduler
-//   put it, typically CPU 0, the generator's).
+//   put it, typically CPU 0, the generator's). With several queues veth has
+//   one NAPI instance, and so one kthread, per RX queue: queue q's goes to
+//   lab_sink_cpu_for_queue(opts, q).
 // Everything done is returned as JSON for the lab description.
 #pragma once
 #include <nlohmann/json.hpp>
@@ -20,7 +22,7 @@
 namespace zc {
 
 nlohmann::json setup_xdp_lab(const Netns& gen_ns, const Netns& sink_ns, const std::vector<LabPort>& ports,
-                             int sink_cpu);
+                             const LabOptions& opts);
 
 // Entries of the lab's XSKMAP: one per receive queue index a socket may bind.
 inline constexpr uint32_t kLabXskmapEntries = 64;

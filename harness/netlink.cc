@@ -59,6 +59,16 @@ std::string extack_message(const nlmsghdr* nlh) {
 
 std::string link_what(const char* op, const std::string& dev) { return std::string(op) + " " + dev; }
 
+// Both ends get the same count: veth_xmit delivers TX queue q of one end to
+// RX queue q of the other (a queue beyond the peer's count falls back to the
+// non-NAPI path), so equal counts keep "queue q" one path end to end. rtnetlink
+// applies these at creation only (rtnl_create_link); 1 is the kernel default.
+void put_queue_counts(nlmsghdr* nlh, int queues) {
+  if (queues <= 1) return;
+  mnl_attr_put_u32(nlh, IFLA_NUM_TX_QUEUES, static_cast<uint32_t>(queues));
+  mnl_attr_put_u32(nlh, IFLA_NUM_RX_QUEUES, static_cast<uint32_t>(queues));
+}
+
 LinkInfo parse_link(const nlmsghdr* nlh) {
   LinkInfo info;
   const auto* ifi = static_cast<const ifinfomsg*>(mnl_nlmsg_get_payload(nlh));
@@ -155,7 +165,7 @@ void Socket::transact(nlmsghdr* req, const std::string& what) {
 }
 
 void Socket::create_veth_pair(const std::string& name, const std::string& peer_name, int peer_netns_fd,
-                              int mtu) {
+                              int mtu, int queues) {
   char buf[kSendBuffer];
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = RTM_NEWLINK;
@@ -165,6 +175,7 @@ void Socket::create_veth_pair(const std::string& name, const std::string& peer_n
   ifi->ifi_family = AF_UNSPEC;
   mnl_attr_put_strz(nlh, IFLA_IFNAME, name.c_str());
   mnl_attr_put_u32(nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
+  put_queue_counts(nlh, queues);
 
   nlattr* linkinfo = mnl_attr_nest_start(nlh, IFLA_LINKINFO);
   mnl_attr_put_strz(nlh, IFLA_INFO_KIND, "veth");
@@ -176,11 +187,13 @@ void Socket::create_veth_pair(const std::string& name, const std::string& peer_n
   mnl_attr_put_strz(nlh, IFLA_IFNAME, peer_name.c_str());
   mnl_attr_put_u32(nlh, IFLA_MTU, static_cast<uint32_t>(mtu));
   mnl_attr_put_u32(nlh, IFLA_NET_NS_FD, static_cast<uint32_t>(peer_netns_fd));
+  put_queue_counts(nlh, queues);
   mnl_attr_nest_end(nlh, peer);
   mnl_attr_nest_end(nlh, data);
   mnl_attr_nest_end(nlh, linkinfo);
 
-  transact(nlh, "create veth " + name + " <-> " + peer_name + " (mtu " + std::to_string(mtu) + ")");
+  transact(nlh, "create veth " + name + " <-> " + peer_name + " (mtu " + std::to_string(mtu) + ", " +
+                    std::to_string(queues) + " queues)");
 }
 
 LinkInfo Socket::get_link(const std::string& name) {

@@ -38,9 +38,10 @@ class Socket {
 
   // Creates veth `name` in this socket's namespace with its peer `peer_name`
   // created directly in the namespace held by `peer_netns_fd`, both with
-  // `mtu`. Neither end ever exists in any other namespace.
+  // `mtu` and `queues` TX and RX queues each (IFLA_NUM_TX_QUEUES /
+  // IFLA_NUM_RX_QUEUES). Neither end ever exists in any other namespace.
   void create_veth_pair(const std::string& name, const std::string& peer_name, int peer_netns_fd,
-                        int mtu);
+                        int mtu, int queues = 1);
 
   // RTM_GETLINK by name; throws EnvError (ENODEV) naming the device if absent.
   LinkInfo get_link(const std::string& name);

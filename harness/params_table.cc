@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "harness/generator.h"
+#include "harness/lab_xdp.h"
 #include "harness/params.h"
 
 namespace zc {
@@ -234,7 +235,7 @@ std::vector<Param> build_param_table() {
   {
     Param& p = add("--queues", "queues", "queues", ParamType::integer, "N", kRun,
                    "TX and RX queues per lab veth (IFLA_NUM_TX_QUEUES / IFLA_NUM_RX_QUEUES)");
-    range(p, "queues", 1, 256);
+    range(p, "queues", 1, kLabXskmapEntries);  // one XSKMAP slot per queue (harness/lab_xdp.h)
     bind_integer(p, [](TrialSpec& s) -> int& { return s.lab.queues; });
   }
   {

@@ -61,6 +61,9 @@ void validate_step(TrialRun& run) {
   // NAPI threads), as --sink-cpu / --gen-cpu did alone.
   run.lab_opts.sink_cpu = run.layout.sink_cpus.at(0);
   run.lab_opts.gen_cpu = run.layout.gen_cpus.at(0);
+  // Queue q belongs to worker q % workers's CPU on each side (RPS/XPS, NAPI threads).
+  run.lab_opts.sink_cpus = run.layout.sink_cpus;
+  run.lab_opts.gen_cpus = run.layout.gen_cpus;
   run.lab_opts.tap_traffic = spec.traffic == "tap" || (spec.traffic == "auto" && run.rx_info->traffic == "tap");
   // How the sinks account, from the generator's declaration: flood headers
   // as the sink's `accounting` option says; pktgen's own header; or counts.

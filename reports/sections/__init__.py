@@ -40,3 +40,4 @@ def register(key, render, before=None):
     SECTIONS.insert(at, Section(key, render))
 from . import capture_rings; register("capture_rings", capture_rings.render, before="conformance")  # noqa: E402,E702
 from . import wire; register("wire", wire.render, before="rates")  # noqa: E402,E702
+from .. import scale as _scale; register("scale", _scale.render, before="conformance")  # noqa: E402,E702

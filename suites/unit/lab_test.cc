@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <string>
 #include <thread>
@@ -293,6 +294,87 @@ TEST_F(lab, ModesMacsAndErrnoText) {
     EXPECT_EQ(e.exit_code(), kExitEnvironment);
     EXPECT_EQ(e.err, EBADF);
   }
+}
+
+}  // namespace
+}  // namespace zc
+
+namespace zc {
+namespace {
+
+// Queue directories of a lab device, counted through a sysfs mounted inside
+// its namespace (independently of what describe() says).
+std::pair<int, int> queue_dirs(const Netns& ns, const std::string& dev) {
+  int rx = 0, tx = 0;
+  run_with_netns_sysfs(ns, [&] {
+    const std::string path = "/sys/class/net/" + dev + "/queues";
+    DIR* d = opendir(path.c_str());
+    if (!d) throw EnvError("cannot open " + path);
+    while (const dirent* e = readdir(d)) {
+      if (std::strncmp(e->d_name, "rx-", 3) == 0) ++rx;
+      if (std::strncmp(e->d_name, "tx-", 3) == 0) ++tx;
+    }
+    closedir(d);
+  });
+  return {rx, tx};
+}
+
+TEST(lab_queues, two_queues_give_two_rx_and_tx_dirs_on_both_ends) {
+  REQUIRE_NETNS();
+  LabOptions o = two_cpu_options();
+  o.queues = 2;
+  Lab l = Lab::create(o);
+  const LabPort& p = l.ports()[0];
+  EXPECT_EQ(queue_dirs(l.sink_ns(), p.sink_ifname), std::make_pair(2, 2));
+  EXPECT_EQ(queue_dirs(l.gen_ns(), p.gen_ifname), std::make_pair(2, 2));
+  const auto d = l.describe();
+  EXPECT_EQ(d["queues"], 2);
+  EXPECT_EQ(d["ports"][0]["rx_queues"], 2);
+  EXPECT_EQ(d["ports"][0]["gen_tx_queues"], 2);
+  ASSERT_EQ(d["queue_cpus"].size(), 2u) << d.dump();
+  // rps mode: every RX queue steered to its queue's sink CPU.
+  ASSERT_EQ(d["ports"][0]["rps_cpus_per_queue"].size(), 2u) << d.dump();
+  for (int q = 0; q < 2; ++q)
+    EXPECT_EQ(parse_mask(d["ports"][0]["rps_cpus_per_queue"][size_t(q)]), 1ull << lab_sink_cpu_for_queue(o, q));
+}
+
+TEST(lab_queues, one_queue_by_default_and_xps_left_alone) {
+  REQUIRE_NETNS();
+  Lab l = Lab::create(two_cpu_options());
+  EXPECT_EQ(queue_dirs(l.sink_ns(), l.ports()[0].sink_ifname), std::make_pair(1, 1));
+  EXPECT_EQ(l.describe()["ports"][0]["gen_xps_cpus_per_queue"], "not set (one queue)");
+}
+
+TEST(lab_queues, xps_sends_each_queue_from_its_generator_cpu) {
+  REQUIRE_NETNS();
+  if (online_cpu_count() < 2) GTEST_SKIP() << "needs 2 CPUs to give two queues different CPUs";
+  LabOptions o = two_cpu_options();
+  o.queues = 2;
+  o.gen_cpus = {1, 0};
+  Lab l = Lab::create(o);
+  // describe() returns a copy: keep the value, not a reference into it.
+  const auto xps = l.describe()["ports"][0]["gen_xps_cpus_per_queue"];
+  if (xps.is_string()) GTEST_SKIP() << "unsupported: " << xps.get<std::string>();
+  ASSERT_EQ(xps.size(), 2u) << l.describe().dump();
+  EXPECT_EQ(parse_mask(xps[0]), 1ull << 1);
+  EXPECT_EQ(parse_mask(xps[1]), 1ull << 0);
+}
+
+TEST(lab_queues, rejects_impossible_queue_counts_naming_the_range) {
+  LabOptions o = two_cpu_options();
+  for (int bad : {0, 65}) {
+    o.queues = bad;
+    try {
+      Lab::create(o);
+      ADD_FAILURE() << "queues " << bad << " accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("queues " + std::to_string(bad)), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("1..64"), std::string::npos) << e.what();
+    }
+  }
+  o.queues = 1;
+  o.sink_cpus = {online_cpu_count()};
+  EXPECT_THROW(Lab::create(o), UsageError);
 }
 
 }  // namespace
