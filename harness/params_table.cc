@@ -78,12 +78,6 @@ void bind_options(Param& p, Field field) {
   };
 }
 
-std::vector<std::string> lab_mode_names() {
-  std::vector<std::string> v;
-  for (LabMode m : {LabMode::sender_softirq, LabMode::rps, LabMode::xdp}) v.push_back(lab_mode_name(m));
-  return v;
-}
-
 }  // namespace
 
 std::vector<Param> build_param_table() {
@@ -172,8 +166,8 @@ std::vector<Param> build_param_table() {
     };
   }
   {
-    Param& p = add("--rate", "rate_pps", "offered_pps", ParamType::rate, "PPS|max", kRun | kSend,
-                   "offered rate in packets/s");
+    Param& p = add("--rate", "rate_pps", "offered_pps", ParamType::rate, "PPS|max", kRun | kSend | kSink,
+                   "offered rate in packets/s (sink: the rate the source is declared to send)");
     range(p, "rate", 0, 1e8);
     p.min_exclusive = true;
     p.always_in_command = true;
@@ -193,13 +187,13 @@ std::vector<Param> build_param_table() {
     bind_number(p, [](TrialSpec& s) -> double& { return s.duration_s; });
   }
   {
-    Param& p = add("--warmup", "warmup_s", "warmup_s", ParamType::number, "S", kRun | kSend, "warm-up before the window");
+    Param& p = add("--warmup", "warmup_s", "warmup_s", ParamType::number, "S", kRun | kSend | kSink, "warm-up before the window");
     range(p, "warm-up", 0, 600, " s");
     p.always_in_command = true;
     bind_number(p, [](TrialSpec& s) -> double& { return s.warmup_s; });
   }
   {
-    Param& p = add("--count", "count", "count", ParamType::integer, "N", kRun | kSend, "stop after N packets");
+    Param& p = add("--count", "count", "count", ParamType::integer, "N", kRun | kSend | kSink, "stop after N packets (sink: after N arrived)");
     range(p, "count", 0, 1e15);
     p.default_note = "bounded by time only";
     bind_integer(p, [](TrialSpec& s) -> uint64_t& { return s.count; });
@@ -245,12 +239,12 @@ std::vector<Param> build_param_table() {
     bind_integer(p, [](TrialSpec& s) -> int& { return s.lab.port_pairs; });
   }
   {
-    Param& p = add("--gen-cpu", "gen_cpu", "gen_cpu", ParamType::cpu, "N", kRun, "generator CPU");
+    Param& p = add("--gen-cpu", "gen_cpu", "gen_cpu", ParamType::cpu, "N", kRun | kSend, "generator CPU");
     p.always_in_command = true;
     bind_integer(p, [](TrialSpec& s) -> int& { return s.lab.gen_cpu; });
   }
   {
-    Param& p = add("--sink-cpu", "sink_cpu", "sink_cpu", ParamType::cpu, "N", kRun, "sink CPU");
+    Param& p = add("--sink-cpu", "sink_cpu", "sink_cpu", ParamType::cpu, "N", kRun | kSink, "sink CPU");
     p.always_in_command = true;
     bind_integer(p, [](TrialSpec& s) -> int& { return s.lab.sink_cpu; });
   }
@@ -282,7 +276,7 @@ std::vector<Param> build_param_table() {
     bind_cpu_list(p, [](TrialSpec& s) -> std::vector<int>& { return s.sink_cpus; });
   }
   {
-    Param& p = add("--gro", "gro", "gro", ParamType::flag, "", kRun, "enable GRO on the sink veth");
+    Param& p = add("--gro", "gro", "gro", ParamType::flag, "", kRun | kSend | kSink, "enable GRO on the sink veth");
     bind_flag(p, [](TrialSpec& s) -> bool& { return s.lab.gro; });
   }
   {
@@ -323,7 +317,7 @@ std::vector<Param> build_param_table() {
     p.get = [](const TrialSpec& s) { return s.perf_events.empty() ? Texts{} : one(join_list(s.perf_events, ",")); };
   }
   {
-    Param& p = add("--repetition", "", "repetition", ParamType::integer, "N", kRun,
+    Param& p = add("--repetition", "", "repetition", ParamType::integer, "N", kRun | kSend | kSink,
                    "repetition index recorded in the result");
     range(p, "repetition", 0, 1e9);
     p.in_command = false;  // bookkeeping: every repetition reproduces with the same command

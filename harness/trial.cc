@@ -19,12 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string fmt(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
 std::string format_rate(double pps) {
   if (pps <= 0) return "max";
   std::ostringstream o;

@@ -477,7 +477,10 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   params["warmup_s"] = spec.warmup_s;
   params["burst"] = spec.burst;
   params["dst"] = spec.dst;
-  params["dst_mac"] = spec.dst_mac.empty() ? json(nullptr) : json(spec.dst_mac);
+  // The MACs the frames carry (resolved: --dst-mac or the neighbour entry; null
+  // when a socket transport leaves it to the kernel).
+  params["dst_mac"] = dst_mac == MacAddr{} ? json(nullptr) : json(mac_to_string(dst_mac));
+  params["src_mac"] = mac_to_string(interface_mac(spec.iface));
   params["gen_cpu"] = spec.lab.gen_cpu;
   params["rx"] = "remote";  // the receiver is not ours (schema: a string)
   std::ostringstream name;

@@ -55,7 +55,7 @@ capture() {
   in_peer timeout 20 tcpdump -i zcm1 -e -n -l -c 5 udp and dst port 9000 >"$out" 2>"$err" &
   local cap=$!
   for _ in $(seq 100); do grep -q "listening on" "$err" && break; sleep 0.1; done
-  "$ZC" send --iface zcm0 --dst 198.18.200.2 --tx tx_ring --rate 1000 --count 20 --duration 1 --warmup 0 "$@" \
+  "$ZC" send --iface zcm0 --dst 198.18.200.2 --tx tx_ring --rate 1000 --count 20 --duration 1 --warmup 0 --json "$@" \
     >"$scratch/send.out" 2>"$scratch/send.err"
   local rc=$?
   wait "$cap"
@@ -69,7 +69,7 @@ capture() {
   else
     echo "ok: $what: $frames frames $src_mac > $want_dst"
   fi
-  grep -q "\"dst_mac\":\"$want_dst\"" "$scratch/send.out" || { echo "FAIL: $what: send's output lacks dst_mac $want_dst"; fail=1; }
+  grep -Eq "\"dst_mac\": *\"$want_dst\"" "$scratch/send.out" || { echo "FAIL: $what: send's output lacks dst_mac $want_dst"; fail=1; }
 }
 
 # No neighbour entry yet and no --dst-mac: the usage error naming the fix.

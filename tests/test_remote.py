@@ -21,6 +21,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 import sshlab  # noqa: E402
+sys.path.insert(0, str(REPO))
+from zcrun import remote  # noqa: E402
 
 BUILD_DIR = Path(os.environ.get("ZCBENCH_BUILD_DIR", REPO / "build")).resolve()
 SYSTEM_PYTHON = "/usr/bin/python3"  # sees Debian's python3-jsonschema
@@ -127,10 +129,12 @@ class RemoteTrials(unittest.TestCase):
         self.assertEqual(record["status"], "pass", record["reason"])
         self.assertEqual(record["params"]["remote"]["side"], side)
         # sent is the generator's own count, received the sink's own
-        self.assertEqual(raw["sent_total"], raw["gen"]["output"]["flood"]["sent"])
+        gen_side = remote.side_summary(raw["gen"]["output"])
+        sink_side = remote.side_summary(raw["sink"]["output"])
+        self.assertEqual(raw["sent_total"], gen_side["sent"])
         self.assertGreater(raw["sent_total"], 0)
-        self.assertEqual(raw["received_total"], raw["sink"]["output"]["received"])
-        unique = raw["sink"]["output"]["sequence"]["unique"]
+        self.assertEqual(raw["received_total"], sink_side["received"])
+        unique = sink_side["sequence"]["unique"]
         self.assertEqual(derived["lost_packets"], raw["sent_total"] - unique)
         self.assertTrue(derived["reconciliation_ok"], derived["drops"])
         # each host's own kernel counters, from its own namespace

@@ -37,7 +37,9 @@ import tempfile
 import threading
 import time
 
-# harness/main.cc (cmd_sink) prints this on stderr once its socket or ring is open and
+from .ndr import GENERATOR_ACHIEVED_MIN  # the harness's kGeneratorShortRatio (harness/derive.cc)
+
+# harness/wire.cc (run_wire_sink) prints this on stderr once its socket or ring is open and
 # its window has started: the generator may start.
 READY_LINE = "zcbench sink: ready"
 SIDE_PREFIX = "zcside: "
@@ -559,6 +561,10 @@ def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
         "drops": drops,
         "reconciliation_ok": reconciled,
     }
+    # Achieved vs offered, as the harness derives it (harness/derive.cc; the 98 % rule).
+    offered = derived["offered_pps"]
+    derived["achieved_ratio"] = derived["sent_pps"] / offered if offered else None
+    derived["generator_short"] = bool(offered) and derived["achieved_ratio"] < GENERATOR_ACHIEVED_MIN
     status, reason = "pass", ""
     if integrity:
         status, reason = "fail", "integrity: " + ", ".join(integrity)
@@ -615,7 +621,7 @@ def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
 # ---- one remote trial -----------------------------------------------------------------------
 
 def side_commands(zcbench_gen, zcbench_sink, spec):
-    common = ["--size", str(spec["size"])]
+    common = ["--size", str(spec["size"]), "--json"]  # each side prints its trial record
     gen = [zcbench_gen, "send", "--iface", spec["gen_iface"], "--dst", spec["dst"], "--tx", spec["tx"],
            "--rate", str(spec["rate"]), "--duration", str(spec["duration"]),
            "--warmup", str(spec["warmup"])] + common

@@ -79,6 +79,8 @@ const std::map<std::string, std::vector<std::string>> kSamples = {
     {"--dst", {"198.18.0.2"}},
     {"--dst-mac", {"02:00:00:00:00:01"}},
     {"--allow-any-destination", {}},
+    {"--allow-host-interface", {}},
+    {"--promisc", {}},
     {"--source", {"external"}},
     {"--seq", {"offset=0,width=4,endian=big"}},
     {"--silence", {"1.5"}},
@@ -174,7 +176,7 @@ TEST(params, BadValuesGiveTheDocumentedErrors) {
   EXPECT_CONTAINS(usage_error(kSend, {"--dst", "198.18.0"}), "--dst '198.18.0' is not an IPv4 address");
   EXPECT_CONTAINS(usage_error(kSink, {"--source", "fpga"}), "--source 'fpga' is not accepted; accepted: generator, external");
   EXPECT_CONTAINS(usage_error(kSink, {"--silence", "-1"}), "--silence -1 s is not accepted; accepted: 0..3600");
-  EXPECT_CONTAINS(usage_error(kRun, {"--queues", "0"}), "--queues 0 is not accepted; accepted: 1..256");
+  EXPECT_CONTAINS(usage_error(kRun, {"--queues", "0"}), "--queues 0 is not accepted; accepted: 1..64");
   EXPECT_CONTAINS(usage_error(kRun, {"--sink-threads", "0"}), "--sink-threads 0 is not accepted");
 }
 
@@ -217,8 +219,8 @@ TEST(params, HelpListsEveryParameterOfItsCommand) {
   std::string run = params_help(kRun);
   EXPECT_CONTAINS(run, "  --size BYTES|MIX     UDP payload, 18 .. MTU-28;");
   EXPECT_CONTAINS(run, "(default 272)");
-  EXPECT_CONTAINS(run, "--count N            stop after N packets (default: bounded by time only)");
-  EXPECT_CONTAINS(run, "--rate PPS|max       offered rate in packets/s (default 100000)");
+  EXPECT_CONTAINS(run, "--count N            stop after N packets (sink: after N arrived) (default:");
+  EXPECT_CONTAINS(run, "--rate PPS|max       offered rate in packets/s (sink: the rate the source is");
 }
 
 TEST(params, SuiteKeysComeFromTheTable) {
