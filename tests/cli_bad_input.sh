@@ -34,4 +34,5 @@ expect 2 "--burst 0 is not accepted; accepted: 1..65536" -- run --burst=0
 expect 2 "send: option '--rx' is not for send" -- send --rx recv
 expect 2 "--dst-mac 'zz' is not a MAC address" -- send --iface lo --dst 198.18.0.2 --dst-mac zz
 expect 2 "no neighbour entry for 198.18.255.254 on lo: give --dst-mac" -- send --iface lo --dst 198.18.255.254 --tx tx_ring
+expect 2 "frame-size mixes are not sent yet" -- run --size 64:7,576:4,1518:1
 exit $fail
