@@ -298,10 +298,11 @@ def compare(base_doc, cur_doc, calibration=None):
             row["verdict"] = "not comparable"
             row["why"] = host or _env_difference(b["env"] | c["env"])
         else:
+            own = row_margins(calibration, row["config"]) if calibration else margins
             for m in METRICS:
                 if b["values"].get(m) and c["values"].get(m):
                     row["metrics"].append(compare_metric(m, b["values"][m], c["values"][m],
-                                                         margins))
+                                                         own))
             row["verdict"] = _worst({x["verdict"] for x in row["metrics"]}) \
                 if row["metrics"] else "not comparable"
             row["why"] = "; ".join(f"{x['label']}: {x['verdict']} ({x['why']})"
@@ -432,6 +433,34 @@ def noise_margins(docs, quantile=CALIBRATION_QUANTILE):
                 "median": statistics.median(v)} for m, v in samples.items() if v}
 
 
+def noise_margins_by_config(docs, quantile=CALIBRATION_QUANTILE):
+    """{config label: {metric: margin}}: the same quantile, per configuration. A flat-out
+    trial's rate wanders by tens of percent where a paced trial's moves by hundredths, so
+    one margin per metric pooled over both hides a 10 % regression of the paced one."""
+    samples = {}
+    configs = [trials_by_config(d) for d in docs]
+    for i, j in _pairs(docs):
+        for key in set(configs[i]) & set(configs[j]):
+            label = config_label(configs[j][key]["params"])
+            for m in METRICS:
+                b, c = configs[i][key]["values"].get(m), configs[j][key]["values"].get(m)
+                if b and c:
+                    change = _change(m, b, c)
+                    if math.isfinite(change):
+                        samples.setdefault(label, {}).setdefault(m, []).append(change)
+    return {label: {m: _quantile(v, quantile) for m, v in per.items()}
+            for label, per in samples.items()}
+
+
+def row_margins(calibration, label):
+    """The margins one configuration is judged with: its own A/A noise where the
+    calibration measured this configuration, else the metric's pooled margin."""
+    pooled = calibration_margins(calibration)
+    own = ((calibration or {}).get("margins_by_config") or {}).get(label) or {}
+    return {m: own.get(m, pooled.get(m)) for m in set(pooled) | set(own)
+            if isinstance(own.get(m, pooled.get(m)), (int, float))}
+
+
 def false_alarms(docs, calibration_for=None, method="fixed threshold"):
     """Every pair of A/A runs compared: the share of comparable configurations called
     regressed or improved. calibration_for(i, j) gives the calibration for a pair."""
@@ -504,12 +533,14 @@ def calibrate(docs, quantile=CALIBRATION_QUANTILE, created_at=None):
                        datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                    "host": (docs[0].get("context") or {}).get("host") or {},
                    "runs": [d.get("run_id", "?") for d in docs], "quantile": quantile,
-                   "margins": margins}
+                   "margins": margins,
+                   "margins_by_config": noise_margins_by_config(docs, quantile)}
     cross = None
     if len(docs) >= 4:
         def held_out(i, j):
             rest = [d for k, d in enumerate(docs) if k not in (i, j)]
-            return {"margins": noise_margins(rest, quantile)}
+            return {"margins": noise_margins(rest, quantile),
+                    "margins_by_config": noise_margins_by_config(rest, quantile)}
         cross = false_alarms(docs, held_out, "margins from the other runs (cross-validated)")
     calibration["false_alarms"] = {
         "target": FALSE_ALARM_TARGET,

@@ -1096,6 +1096,23 @@ class CalibrationTest(TempDirTest):
         self.assertIn("false alarms with the fixed 5 % effect", lines)
         self.assertIn("cross-validated", lines)
 
+    def test_a_configuration_is_judged_by_its_own_noise(self):
+        # A flat-out trial's noise must not hide a regression of a quiet, paced one: the
+        # pooled margin (30 %) would, the configuration's own (0.01 %) does not.
+        import random
+        base = aa_doc("a", random.Random(1))
+        cur = self.compare.plant_regression(aa_doc("b", random.Random(2)), "received_pps")
+        labels = sorted({self.compare.config_label(r["params"]) for r in base["records"]})
+        pooled = {"margins": {"received_pps": {"margin": 0.30}}}
+        self.assertEqual(self.compare.compare(base, cur, pooled)["counts"]["regressed"], 0)
+        own = dict(pooled, margins_by_config={labels[0]: {"received_pps": 0.0001}})
+        verdicts = {row["config"]: row["verdict"]
+                    for row in self.compare.compare(base, cur, own)["configs"]}
+        self.assertEqual(verdicts[labels[0]], "regressed")
+        self.assertTrue(all(v == "unchanged" for k, v in verdicts.items() if k != labels[0]))
+        cal = self.compare.calibrate(self.aa_runs(n=4), created_at="2026-12-02T00:00:00Z")
+        self.assertEqual(set(cal["margins_by_config"]), set(labels))
+
     def test_planted_regression_makes_the_metric_worse_and_leaves_the_run(self):
         import random
         doc = aa_doc("a", random.Random(3))
