@@ -114,6 +114,26 @@ nlohmann::json FloodGenerator::stats() const {
 }  // namespace zc
 
 namespace zc {
+
+TxContext lab_tx_context(const Lab& lab, size_t payload_bytes, int flows) {
+  const LabPort& port = lab.ports().at(0);
+  TxContext ctx;
+  ctx.ifname = port.gen_ifname;
+  ctx.ifindex = port.gen_ifindex;
+  ctx.src_ip = port.gen_ip;
+  ctx.dst_ip = port.sink_ip;
+  ctx.src_mac = port.gen_mac;
+  ctx.dst_mac = port.traffic_dst_mac;
+  ctx.src_port = kFloodSrcPortBase;
+  ctx.dst_port = kFloodUdpPort;
+  ctx.payload_bytes = payload_bytes;
+  ctx.mtu = lab.options().mtu;
+  ctx.flows = flows;
+  for (const auto& p : lab.ports())
+    ctx.ports.push_back({p.gen_ifname, p.gen_ifindex, p.gen_ip, p.sink_ip, p.gen_mac, p.traffic_dst_mac});
+  return ctx;
+}
+
 namespace {
 
 // The flood as a Generator: one instance per generator worker, each with its
@@ -122,22 +142,9 @@ namespace {
 class FloodSource : public Generator {
  public:
   void open(const GenContext& g) override {
-    const LabPort& port = g.lab->ports().at(0);
-    TxContext ctx;
-    ctx.ifname = port.gen_ifname;
-    ctx.ifindex = port.gen_ifindex;
-    ctx.src_ip = port.gen_ip;
-    ctx.dst_ip = port.sink_ip;
-    ctx.src_mac = port.gen_mac;
-    ctx.dst_mac = port.traffic_dst_mac;
-    ctx.src_port = kFloodSrcPortBase;
-    ctx.dst_port = kFloodUdpPort;
-    ctx.payload_bytes = g.payload_bytes;
+    TxContext ctx = lab_tx_context(*g.lab, g.payload_bytes, g.flows);
     ctx.mtu = g.mtu;
-    ctx.flows = g.flows;
     ctx.options = g.tx_options;
-    for (const auto& p : g.lab->ports())
-      ctx.ports.push_back({p.gen_ifname, p.gen_ifindex, p.gen_ip, p.sink_ip, p.gen_mac, p.traffic_dst_mac});
     ctx.worker = g.worker;
     ctx.workers = g.workers;
     ctx.queue = g.queue;

@@ -11,6 +11,11 @@
 
 namespace zc {
 
+// What a TX transport needs to flood the lab's sink: every generator-side
+// port with its addresses and MACs, the flood's UDP ports, the payload size
+// and flow count. Callers add options and their worker fields.
+TxContext lab_tx_context(const Lab& lab, size_t payload_bytes, int flows);
+
 struct FloodSpec {
   size_t payload_bytes = 272;
   double rate_pps = 0;     // <= 0: as fast as the TX path goes

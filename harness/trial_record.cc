@@ -3,42 +3,13 @@
 // figures and the pass/fail verdict.
 #include <sstream>
 
+#include "harness/counter_delta.h"
 #include "harness/trial_run.h"
 
 namespace zc {
 namespace {
 
 using nlohmann::json;
-
-json link_delta(const LinkCounters& a, const LinkCounters& b) {
-  return {{"rx_packets", sub(b.rx_packets, a.rx_packets)}, {"tx_packets", sub(b.tx_packets, a.tx_packets)},
-          {"rx_bytes", sub(b.rx_bytes, a.rx_bytes)},       {"tx_bytes", sub(b.tx_bytes, a.tx_bytes)},
-          {"rx_dropped", sub(b.rx_dropped, a.rx_dropped)}, {"tx_dropped", sub(b.tx_dropped, a.tx_dropped)},
-          {"rx_errors", sub(b.rx_errors, a.rx_errors)},    {"tx_errors", sub(b.tx_errors, a.tx_errors)}};
-}
-
-json snmp_delta(const std::map<std::string, uint64_t>& a, const std::map<std::string, uint64_t>& b) {
-  json j = json::object();
-  for (const auto& [k, v] : b) {
-    if (k.rfind("Udp.", 0) != 0 && k != "Ip.InDiscards" && k != "Ip.InReceives") continue;
-    auto it = a.find(k);
-    j[k] = sub(v, it == a.end() ? 0 : it->second);
-  }
-  return j;
-}
-
-json softnet_delta(const std::vector<SoftnetCpu>& a, const std::vector<SoftnetCpu>& b) {
-  json arr = json::array();
-  for (size_t i = 0; i < b.size(); ++i) {
-    SoftnetCpu z;
-    const SoftnetCpu& x = i < a.size() ? a[i] : z;
-    arr.push_back({{"cpu", i},
-                   {"processed", sub(b[i].processed, x.processed)},
-                   {"dropped", sub(b[i].dropped, x.dropped)},
-                   {"time_squeeze", sub(b[i].time_squeeze, x.time_squeeze)}});
-  }
-  return arr;
-}
 
 json vec_delta(const std::vector<uint64_t>& a, const std::vector<uint64_t>& b) {
   json arr = json::array();
@@ -153,8 +124,7 @@ void collect(TrialRun& run) {
   raw["latency_ns"] = acct.latency_json();
   raw["intervals"] = run.intervals;
 
-  uint64_t softnet_dropped = 0;
-  for (const auto& c : raw["softnet_delta"]) softnet_dropped += c["dropped"].get<uint64_t>();
+  const uint64_t softnet_dropped = zc::softnet_dropped(raw["softnet_delta"]);
   const json& snmp = raw["snmp_sink_delta"];
   const uint64_t rcvbuf = get_u64(snmp, "Udp.RcvbufErrors");
   const uint64_t in_err = get_u64(snmp, "Udp.InErrors");

@@ -28,6 +28,7 @@
 
 #include "harness/context.h"
 #include "harness/errors.h"
+#include "harness/counter_delta.h"
 #include "harness/ethtool.h"
 #include "harness/iface_addr.h"
 #include "harness/flood.h"
@@ -260,42 +261,10 @@ WireSnapshot wire_snapshot(netlink::Socket& nl, const std::string& ifname, bool 
   return s;
 }
 
-json link_delta(const LinkCounters& a, const LinkCounters& b) {
-  return {{"rx_packets", sub(b.rx_packets, a.rx_packets)}, {"tx_packets", sub(b.tx_packets, a.tx_packets)},
-          {"rx_bytes", sub(b.rx_bytes, a.rx_bytes)},       {"tx_bytes", sub(b.tx_bytes, a.tx_bytes)},
-          {"rx_dropped", sub(b.rx_dropped, a.rx_dropped)}, {"tx_dropped", sub(b.tx_dropped, a.tx_dropped)},
-          {"rx_errors", sub(b.rx_errors, a.rx_errors)},    {"tx_errors", sub(b.tx_errors, a.tx_errors)}};
-}
-
 json cpu_json(const std::vector<CpuTimes>& a, const std::vector<CpuTimes>& b) {
   json arr = json::array();
   for (const auto& c : cpu_delta(a, b)) arr.push_back(c.to_json());
   return arr;
-}
-
-json softnet_json(const std::vector<SoftnetCpu>& a, const std::vector<SoftnetCpu>& b, uint64_t* dropped) {
-  json arr = json::array();
-  *dropped = 0;
-  for (size_t i = 0; i < b.size(); ++i) {
-    SoftnetCpu z;
-    const SoftnetCpu& x = i < a.size() ? a[i] : z;
-    arr.push_back({{"cpu", i},
-                   {"processed", sub(b[i].processed, x.processed)},
-                   {"dropped", sub(b[i].dropped, x.dropped)},
-                   {"time_squeeze", sub(b[i].time_squeeze, x.time_squeeze)}});
-    *dropped += sub(b[i].dropped, x.dropped);
-  }
-  return arr;
-}
-
-json snmp_udp_delta(const std::map<std::string, uint64_t>& a, const std::map<std::string, uint64_t>& b) {
-  json j = json::object();
-  for (const auto& [k, v] : b) {
-    if (k.rfind("Udp.", 0) != 0 && k != "Ip.InDiscards" && k != "Ip.InReceives") continue;
-    auto it = a.find(k);
-    j[k] = sub(v, it == a.end() ? 0 : it->second);
-  }
-  return j;
 }
 
 // XDP on an interface we did not create must vanish with the process; the
@@ -597,8 +566,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   json gstats = gen->stats();
   raw["tx_errors"] = gstats["refusals"];
   raw["cpu_delta"] = cpu_json(sa.cpu, sb.cpu);
-  uint64_t softnet_dropped = 0;
-  raw["softnet_delta"] = softnet_json(s0.softnet, sc.softnet, &softnet_dropped);
+  raw["softnet_delta"] = softnet_delta(s0.softnet, sc.softnet);
   raw["link_delta"] = {{"gen", link_delta(s0.link, sc.link)}};
   raw["iface_stats_delta"] = map_delta(s0.sysfs, sc.sysfs);
   raw["driver_counters_delta"] = ethtool::stats_delta(s0.driver, sc.driver);
@@ -824,9 +792,9 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   raw["cpu_active_span_ns"] = sub(cb->t_ns, ca->t_ns);
   raw["sequence"] = acct.sequence_json();
   raw["latency_ns"] = acct.latency_json();
-  uint64_t softnet_dropped = 0;
-  raw["softnet_delta"] = softnet_json(s0.softnet, s1.softnet, &softnet_dropped);
-  raw["snmp_sink_delta"] = snmp_udp_delta(s0.snmp, s1.snmp);
+  raw["softnet_delta"] = softnet_delta(s0.softnet, s1.softnet);
+  const uint64_t softnet_dropped = zc::softnet_dropped(raw["softnet_delta"]);
+  raw["snmp_sink_delta"] = snmp_delta(s0.snmp, s1.snmp);
   raw["link_delta"] = {{"sink", link_delta(s0.link, s1.link)}};
   raw["iface_stats_delta"] = map_delta(s0.sysfs, s1.sysfs);
   raw["driver_counters_delta"] = ethtool::stats_delta(s0.driver, s1.driver);

@@ -39,6 +39,7 @@
 #include "harness/accounting.h"
 #include "harness/driver.h"
 #include "harness/errors.h"
+#include "harness/flood.h"
 #include "harness/flood_header.h"
 #include "harness/lab.h"
 #include "harness/registry.h"
@@ -220,22 +221,8 @@ std::string send_flow(const Lab& lab, const std::string& tx, int cpu, int queue,
     try {
       pin_this_thread(cpu);
       const DriverInfo& info = find_driver(tx, Direction::tx);
-      const LabPort& port = lab.ports()[0];
-      TxContext ctx;
-      ctx.ifname = port.gen_ifname;
-      ctx.ifindex = port.gen_ifindex;
-      ctx.src_ip = port.gen_ip;
-      ctx.dst_ip = port.sink_ip;
-      ctx.src_mac = port.gen_mac;
-      ctx.dst_mac = port.traffic_dst_mac;
-      ctx.src_port = kFloodSrcPortBase;
-      ctx.dst_port = kFloodUdpPort;
-      ctx.payload_bytes = kPayload;
-      ctx.mtu = lab.options().mtu;
-      ctx.flows = flows;
+      TxContext ctx = lab_tx_context(lab, kPayload, flows);
       ctx.options = validate_driver_options(info, {});
-      ctx.ports.push_back({port.gen_ifname, port.gen_ifindex, port.gen_ip, port.sink_ip, port.gen_mac,
-                           port.traffic_dst_mac});
       ctx.queue = queue;
       ctx.cpu = cpu;
       std::unique_ptr<TxDriver> drv = info.make_tx();
@@ -512,15 +499,7 @@ TEST(workers_tx, socket_generators_open_only_their_flows) {
     try {
       const LabPort& port = lab->ports()[0];
       const DriverInfo& info = find_driver("sendto", Direction::tx);
-      TxContext ctx;
-      ctx.ifname = port.gen_ifname;
-      ctx.ifindex = port.gen_ifindex;
-      ctx.src_ip = port.gen_ip;
-      ctx.dst_ip = port.sink_ip;
-      ctx.src_port = kFloodSrcPortBase;
-      ctx.dst_port = kFloodUdpPort;
-      ctx.payload_bytes = kPayload;
-      ctx.flows = 4;
+      TxContext ctx = lab_tx_context(*lab, kPayload, 4);
       ctx.options = validate_driver_options(info, {});
       ctx.worker = 1;
       ctx.workers = 2;
