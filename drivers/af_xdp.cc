@@ -10,6 +10,8 @@
 // pointers, commit() sets the flow's source port and UDP checksum, submits
 // descriptors and kicks the kernel (sendto) when it asks; completions are
 // reaped to recycle chunks.
+// Either side: umem=shared puts all workers of the side on worker 0's UMEM,
+// each on its own slice of chunks (drivers/xsk_common.h).
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -39,6 +41,15 @@ void store_be16(uint8_t* p, uint16_t v) {
   p[1] = uint8_t(v);
 }
 
+// Shared UMEM: libxdp gives two sockets on one queue one fill ring between
+// them, which the per-worker frame partition cannot survive; every worker
+// needs its own queue (the trial layout gives one per af_xdp worker).
+void require_queue_per_worker(const char* dir, int queue, int workers) {
+  if (queue < 0)
+    throw UsageError(std::string(dir) + " af_xdp umem=shared: " + std::to_string(workers) +
+                     " workers without a queue each; give --queues " + std::to_string(workers) + " or more");
+}
+
 class AfXdpSink : public RxDriver {
  public:
   void open(const RxContext& ctx) override {
@@ -54,9 +65,9 @@ class AfXdpSink : public RxDriver {
                        (prog.prog_id ? "an XDP program ('" + prog.prog_name + "') without an XSKMAP"
                                      : std::string("no XDP program")) +
                        " to redirect frames to an AF_XDP socket");
-    if (cfg_.frames < cfg_.fill_comp_size)
-      throw UsageError("rx af_xdp: frames=" + std::to_string(cfg_.frames) + " is below fill_comp_size=" +
-                       std::to_string(cfg_.fill_comp_size) + "; the fill ring is filled with every chunk");
+    cfg_.worker = ctx.worker;
+    cfg_.workers = ctx.workers;
+    const FrameShare share = owned_frames(ctx);
     const size_t max_frame = ctx.payload_bytes + kXskFrameHeaders;
     if (max_frame + XDP_PACKET_HEADROOM > cfg_.frame_size)
       throw UsageError("rx af_xdp: a " + std::to_string(max_frame) + "-byte frame plus the kernel's " +
@@ -64,11 +75,11 @@ class AfXdpSink : public RxDriver {
                        std::to_string(cfg_.frame_size) + "; use frame_size=4096");
     xsk_.open(ctx.ifname, cfg_, true, false);
     uint32_t idx = 0;
-    if (xsk_ring_prod__reserve(&xsk_.fill, cfg_.fill_comp_size, &idx) != cfg_.fill_comp_size)
+    if (xsk_ring_prod__reserve(&xsk_.fill, share.count, &idx) != share.count)
       throw InternalError("af_xdp: cannot reserve the initial fill ring");
-    for (uint32_t i = 0; i < cfg_.fill_comp_size; ++i)
-      *xsk_ring_prod__fill_addr(&xsk_.fill, idx + i) = uint64_t(i) * cfg_.frame_size;
-    xsk_ring_prod__submit(&xsk_.fill, cfg_.fill_comp_size);
+    for (uint32_t i = 0; i < share.count; ++i)
+      *xsk_ring_prod__fill_addr(&xsk_.fill, idx + i) = uint64_t(share.first + i) * cfg_.frame_size;
+    xsk_ring_prod__submit(&xsk_.fill, share.count);
     const int fd = xsk_.fd();
     if (bpf_map_update_elem(prog.xskmap.get(), &cfg_.queue, &fd, 0) < 0)
       throw EnvError(errno_text("register AF_XDP socket in the XSKMAP of " + ctx.ifname, errno), errno);
@@ -123,6 +134,28 @@ class AfXdpSink : public RxDriver {
   uint64_t kernel_drops() override { return 0; }
 
  private:
+  // The chunks this socket puts on its fill ring, and so the only ones its
+  // RX ring can return: every chunk is then either in the fill ring, the RX
+  // ring or in our hands, and the fill ring holds them all (receive() relies
+  // on it). Own UMEM: fill_comp_size chunks from 0. Shared UMEM: this
+  // worker's slice, at most fill_comp_size of it.
+  FrameShare owned_frames(const RxContext& ctx) const {
+    if (!umem_is_shared(cfg_)) {
+      if (cfg_.frames < cfg_.fill_comp_size)
+        throw UsageError("rx af_xdp: frames=" + std::to_string(cfg_.frames) + " is below fill_comp_size=" +
+                         std::to_string(cfg_.fill_comp_size) + "; the fill ring is filled with every chunk");
+      return {0, cfg_.fill_comp_size};
+    }
+    require_queue_per_worker("rx", ctx.queue, ctx.workers);
+    FrameShare s = frame_share(cfg_);
+    if (s.count < cfg_.batch)
+      throw UsageError("rx af_xdp umem=shared: frames=" + std::to_string(cfg_.frames) + " over " +
+                       std::to_string(ctx.workers) + " workers leaves " + std::to_string(s.count) +
+                       " chunks each, below batch=" + std::to_string(cfg_.batch) + "; raise frames");
+    s.count = std::min(s.count, cfg_.fill_comp_size);
+    return s;
+  }
+
   void wait(int timeout_ms) {
     if (cfg_.busy_poll) {
       // Busy poll: a non-blocking recvfrom runs the device's NAPI here.
@@ -175,8 +208,14 @@ class AfXdpTx : public TxDriver {
       throw UsageError("tx af_xdp: fill_comp_size=" + std::to_string(cfg_.fill_comp_size) +
                        " is below ring_size=" + std::to_string(cfg_.ring_size) +
                        "; the completion ring must hold every descriptor in flight");
+    cfg_.worker = ctx.worker;
+    cfg_.workers = ctx.workers;
+    if (umem_is_shared(cfg_)) require_queue_per_worker("tx", ctx.queue, ctx.workers);
+    // Shared UMEM: this worker builds frames in, and sends from, its own
+    // slice only; its completion ring returns only what it sent.
+    const FrameShare share = frame_share(cfg_);
     xsk_.open(ctx.ifname, cfg_, false, true);
-    for (uint32_t i = 0; i < cfg_.frames; ++i) {
+    for (uint32_t i = share.first; i < share.first + share.count; ++i) {
       const uint64_t addr = uint64_t(i) * cfg_.frame_size;
       build_frame(ctx, static_cast<uint8_t*>(xsk_umem__get_data(xsk_.umem_area(), addr)));
       free_.push_back(addr);
@@ -185,7 +224,7 @@ class AfXdpTx : public TxDriver {
     // the flood checksum (>= 24 bytes) the payload's ones' complement sum is
     // the same for every restamp (the csum field balances it), so one UDP
     // checksum per flow holds for every packet.
-    const uint8_t* f0 = static_cast<const uint8_t*>(xsk_umem__get_data(xsk_.umem_area(), 0));
+    const uint8_t* f0 = static_cast<const uint8_t*>(xsk_umem__get_data(xsk_.umem_area(), free_.front()));
     for (int fl = 0; fl < ctx.flows; ++fl) {
       const uint16_t port = uint16_t(ctx.src_port + fl);
       flow_port_.push_back(port);

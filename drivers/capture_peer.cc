@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -53,11 +54,68 @@ unsigned peer_time_limit_s(const RxContext& ctx) {
   return ctx.seconds > 0 ? unsigned(ctx.seconds) + 30 : 0;
 }
 
+std::string program_version_line(const std::string& prog, const std::string& arg) {
+  std::vector<std::string> argv{prog};
+  size_t at = 0;
+  while (at < arg.size()) {
+    const size_t end = std::min(arg.find(' ', at), arg.size());
+    if (end > at) argv.push_back(arg.substr(at, end - at));
+    at = end + 1;
+  }
+  return program_first_line(argv);
+}
+
+namespace {
+
+std::string trimmed(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+// How strongly a line reports a failure: 2 "failed"/"error" (a cause),
+// 1 softer words ("can't", "no such": often a fallback, as libxdp's "Can't use
+// dispatcher without a working bpffs" before it loads the program anyway), 0.
+int failure_weight(std::string line) {
+  std::transform(line.begin(), line.end(), line.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  for (const char* w : {"fail", "error"})
+    if (line.find(w) != std::string::npos) return 2;
+  for (const char* w : {"cannot", "can't", "no such", "not found", "unknown", "invalid"})
+    if (line.find(w) != std::string::npos) return 1;
+  return 0;
+}
+
+}  // namespace
+
+std::string quote_peer_messages(const std::string& messages) {
+  std::vector<std::string> lines;
+  size_t at = 0;
+  while (at <= messages.size()) {
+    const size_t end = std::min(messages.find('\n', at), messages.size());
+    if (std::string l = trimmed(messages.substr(at, end - at)); !l.empty()) lines.push_back(l);
+    at = end + 1;
+  }
+  if (lines.empty()) return "no output";
+  const std::string last = "\"" + lines.back() + "\"";
+  for (int weight = 2; weight > 0; --weight)
+    for (size_t i = 0; i + 1 < lines.size(); ++i)
+      if (failure_weight(lines[i]) == weight) return "\"" + lines[i] + "\" ... " + last;
+  return last;
+}
+
+std::string peer_probe_reason(const std::string& prog, const std::string& arg, const std::string& expect,
+                              const std::string& package, const std::string& answer) {
+  if (answer.rfind(expect, 0) == 0) return "";
+  if (answer.empty())
+    return "peer " + prog + " not installed (`" + prog + " " + arg + "` failed): apt-get install " + package;
+  return "peer " + prog + " did not answer as " + package + " does: `" + prog + " " + arg + "` printed \"" +
+         answer + "\", expected a line starting \"" + expect + "\"";
+}
+
 Usability peer_installed(const std::string& prog, const std::string& arg, const std::string& expect,
                          const std::string& package) {
-  if (program_version_line(prog, arg).rfind(expect, 0) == 0) return Usability{};
-  return Usability{false, "peer " + prog + " not installed (`" + prog + " " + arg + "` failed): apt-get install " +
-                              package};
+  const std::string why = peer_probe_reason(prog, arg, expect, package, program_version_line(prog, arg));
+  return why.empty() ? Usability{} : Usability{false, why};
 }
 
 void CapturePeerSink::open(const RxContext& ctx) {

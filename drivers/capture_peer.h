@@ -89,15 +89,27 @@ unsigned peer_time_limit_s(const RxContext& ctx);
 pid_t spawn_program(const std::vector<std::string>& argv, int stdout_fd, int stderr_fd, int fd3);
 
 // First line of `prog arg` output, or empty when it cannot run (probe helper).
-inline std::string program_version_line(const std::string& prog, const std::string& arg) {
-  return program_first_line(prog, arg);
-}
+// `arg` is split at spaces into words: "drop --version" is two arguments
+// (passed as one, xdp-bench answered "Command 'drop --version' is unknown"
+// and every xdp-tools peer read as not installed).
+std::string program_version_line(const std::string& prog, const std::string& arg);
 
 // A peer program's probe: usable when the first line of `prog arg` starts with
 // `expect`. Otherwise the reason, which becomes the trial's and the test's skip
-// reason, names the Debian package to install, in one wording for every peer:
-// "peer tcpdump not installed (`tcpdump --version` failed): apt-get install tcpdump".
+// reason: when the program printed nothing (it could not run), the Debian
+// package to install, in one wording for every peer:
+// "peer tcpdump not installed (`tcpdump --version` failed): apt-get install tcpdump";
+// when it ran and answered something else, its own words.
 Usability peer_installed(const std::string& prog, const std::string& arg, const std::string& expect,
                          const std::string& package);
+// What a peer that failed said, for a skip reason: its telling line (the
+// first one that reports a failure, e.g. libbpf's "failed to find kernel BTF
+// type ID of 'xdp_redirect_map_err'") and its last line, each quoted, trimmed;
+// "no output" when it printed nothing.
+std::string quote_peer_messages(const std::string& messages);
+
+// The reason peer_installed() gives for a first line `answer` (pure, tested).
+std::string peer_probe_reason(const std::string& prog, const std::string& arg, const std::string& expect,
+                              const std::string& package, const std::string& answer);
 
 }  // namespace zc

@@ -19,9 +19,8 @@ class RecvSink : public RxDriver {
   void open(const RxContext& ctx) override {
     busy_ = ctx.options.text("wait") == "busy";
     if (proto_is_tcp(ctx.options)) {
-      refuse_tcp_workers("recv", ctx);
       tcp_ = std::make_unique<TcpStreamSink>();
-      tcp_->open(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"), ctx.payload_bytes);
+      tcp_->open_worker(ctx);
       buf_.resize(kStreamReadBytes);
       return;
     }

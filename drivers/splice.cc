@@ -52,9 +52,8 @@ class SpliceSink : public RxDriver {
       copy_.resize(pipe_.capacity);
     }
     if (proto_is_tcp(ctx.options)) {
-      refuse_tcp_workers("splice", ctx);
       tcp_ = std::make_unique<TcpStreamSink>();
-      tcp_->open(ctx.local_ip, ctx.udp_port, ctx.options.integer("rcvbuf"), ctx.payload_bytes);
+      tcp_->open_worker(ctx);
       return;
     }
     sock_ = open_udp_worker_socket(ctx, &reuseport_);

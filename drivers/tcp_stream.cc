@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "harness/errors.h"
@@ -49,18 +50,53 @@ OptionSpec proto_option() {
 
 bool proto_is_tcp(const DriverOptions& o) { return o.text("proto") == "tcp"; }
 
-Fd open_tcp_listener(in_addr ip, uint16_t port, int64_t rcvbuf) {
+namespace {
+
+// `group`: join the address's SO_REUSEPORT group (set before bind, as
+// socket(7) requires of every member).
+Fd tcp_listener(in_addr ip, uint16_t port, int64_t rcvbuf, bool group, const std::function<void(int)>& before_bind) {
   Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   check_sys(fd.get(), "socket(AF_INET, SOCK_STREAM)");
   int one = 1;
   check_sys(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), "setsockopt(SO_REUSEADDR)");
+  if (group) check_sys(setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "setsockopt(SO_REUSEPORT)");
+  if (before_bind) before_bind(fd.get());
   // Set on the listener so accepted sockets inherit it before the handshake
   // fixes the window scale.
   force_buffer(fd.get(), SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf, "SO_RCVBUFFORCE");
   sockaddr_in a = make_addr(ip, port);
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0)
-    throw EnvError(errno_text("bind TCP " + endpoint(ip, port), errno), errno);
+    throw EnvError(errno_text("bind TCP " + endpoint(ip, port) + (group ? " with SO_REUSEPORT" : ""), errno), errno);
   check_sys(listen(fd.get(), 1024), "listen TCP " + endpoint(ip, port));
+  return fd;
+}
+
+}  // namespace
+
+Fd open_tcp_listener(in_addr ip, uint16_t port, int64_t rcvbuf) { return tcp_listener(ip, port, rcvbuf, false, {}); }
+
+Fd open_tcp_worker_listener(const RxContext& ctx, nlohmann::json* record) {
+  const int64_t rcvbuf = ctx.options.integer("rcvbuf");
+  if (ctx.workers <= 1) return open_tcp_listener(ctx.local_ip, ctx.udp_port, rcvbuf);
+  const std::string steering =
+      ctx.options.values().count("reuseport") ? ctx.options.text("reuseport") : std::string("hash");
+  nlohmann::json rec{{"group_size", ctx.workers}, {"worker", ctx.worker}, {"steering", steering}, {"proto", "tcp"}};
+  std::function<void(int)> steer;
+  if (steering == "cpu") {
+    if (ctx.cpu < 0)
+      throw UsageError("reuseport=cpu steers by the worker's CPU, but sink worker " + std::to_string(ctx.worker) +
+                       " has none; give --sink-cpus");
+    steer = [cpu = ctx.cpu](int fd) {
+      check_sys(setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof cpu),
+                "setsockopt(SO_INCOMING_CPU, " + std::to_string(cpu) + ")");
+    };
+    rec["how"] = "SO_INCOMING_CPU of the listener, per connection";
+    rec["incoming_cpu"] = ctx.cpu;
+  } else {
+    rec["how"] = "kernel 4-tuple hash of each connection's SYN (reuseport_select_sock_by_hash)";
+  }
+  Fd fd = tcp_listener(ctx.local_ip, ctx.udp_port, rcvbuf, true, steer);
+  if (record) *record = rec;
   return fd;
 }
 
@@ -89,12 +125,6 @@ Fd connect_tcp_source(in_addr src_ip, uint16_t src_port, in_addr dst_ip, uint16_
                        "--rx splice:proto=tcp");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-}
-
-void refuse_tcp_workers(const char* driver, const RxContext& ctx) {
-  if (ctx.workers > 1)
-    throw UsageError(std::string(driver) + " proto=tcp has one listener on one thread; " + std::to_string(ctx.workers) +
-                     " sink workers cannot share it; accepted: proto=udp (SO_REUSEPORT group) or 1 sink worker");
 }
 
 std::vector<Fd> open_tcp_flow_sockets(const TxContext& ctx, const std::string& who) {
@@ -141,6 +171,11 @@ void TcpStreamSink::open(in_addr ip, uint16_t port, int64_t rcvbuf, size_t msg_b
   msg_ = msg_bytes;
 }
 
+void TcpStreamSink::open_worker(const RxContext& ctx) {
+  listener_ = open_tcp_worker_listener(ctx, &reuseport_);
+  msg_ = ctx.payload_bytes;
+}
+
 std::vector<TcpStreamSink::Conn*> TcpStreamSink::wait(int timeout_ms) {
   std::vector<pollfd> fds;
   fds.push_back({listener_.get(), POLLIN, 0});
@@ -174,7 +209,9 @@ void TcpStreamSink::close(Conn* c) {
 nlohmann::json TcpStreamSink::stats() const {
   uint64_t pending = truncated_bytes_;
   for (const auto& c : conns_) pending += c->framer.pending();
-  return {{"tcp_connections_accepted", accepted_}, {"tcp_partial_message_bytes", pending}};
+  nlohmann::json j{{"tcp_connections_accepted", accepted_}, {"tcp_partial_message_bytes", pending}};
+  if (!reuseport_.is_null()) j["reuseport"] = reuseport_;
+  return j;
 }
 
 }  // namespace zc

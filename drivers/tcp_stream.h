@@ -24,13 +24,17 @@ namespace zc {
 // `proto=udp|tcp`, shared by every transport that speaks both.
 OptionSpec proto_option();
 bool proto_is_tcp(const DriverOptions& o);
-// Stream sinks have one listener and one thread: several sink workers would
-// need a reuseport listener group, which they do not have yet. UsageError.
-void refuse_tcp_workers(const char* driver, const RxContext& ctx);
-
 // Listening socket bound to ip:port, non-blocking, receive buffer forced to
 // `rcvbuf` bytes (0 keeps the kernel's autotuning).
 Fd open_tcp_listener(in_addr ip, uint16_t port, int64_t rcvbuf);
+
+// Sink worker `ctx.worker` of several: its listener joins one SO_REUSEPORT
+// group on the flood's address, and the kernel gives each incoming
+// connection (one per flow) to one member: reuseport=hash by the SYN's
+// 4-tuple, reuseport=cpu to the member whose SO_INCOMING_CPU is the CPU the
+// SYN arrives on. A connection never moves, so each flow stays whole on one
+// worker. *record gets the group as the UDP sinks record it.
+Fd open_tcp_worker_listener(const RxContext& ctx, nlohmann::json* record);
 
 // Connected, blocking TCP socket of one flow (bounded by SO_SNDTIMEO so a
 // stalled path cannot hang the flood). Retries a refused connection for up to
@@ -67,6 +71,8 @@ class StreamFramer {
 class TcpStreamSink {
  public:
   void open(in_addr ip, uint16_t port, int64_t rcvbuf, size_t msg_bytes);
+  // The same for one of several sink workers (open_tcp_worker_listener).
+  void open_worker(const RxContext& ctx);
   struct Conn {
     Fd fd;
     StreamFramer framer;
@@ -81,6 +87,7 @@ class TcpStreamSink {
 
  private:
   Fd listener_;
+  nlohmann::json reuseport_;
   size_t msg_ = 0;
   std::vector<std::unique_ptr<Conn>> conns_;
   uint64_t accepted_ = 0;

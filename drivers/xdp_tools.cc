@@ -132,8 +132,8 @@ class ToolProcess {
   const std::vector<std::string>& argv() const { return argv_; }
   // The EnvError of a child that ended on its own, in its own words.
   EnvError failure(const std::string& when) const {
-    return EnvError(join(argv_) + " " + when + " (status " + std::to_string(status_) + "): \"" + tail(messages()) +
-                    "\"; " + btf_probe());
+    return EnvError(join(argv_) + " " + when + " (status " + std::to_string(status_) +
+                    "): " + quote_peer_messages(messages()) + "; " + btf_probe());
   }
 
  private:

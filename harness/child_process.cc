@@ -185,12 +185,16 @@ int ChildProcess::exit_code() const {
 }
 
 std::string program_first_line(const std::string& prog, const std::string& arg) {
+  return program_first_line(std::vector<std::string>{prog, arg});
+}
+
+std::string program_first_line(const std::vector<std::string>& argv) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) return "";
   std::string out;
   try {
     ChildSpec spec;
-    spec.argv = {prog, arg};
+    spec.argv = argv;
     spec.stdout_fd = p[1];
     spec.stderr_fd = p[1];
     spec.time_limit_s = 5;

@@ -84,6 +84,8 @@ class ChildProcess {
 // First line of `prog arg` output (stdout and stderr), or empty when it
 // cannot run; bounded to 5 s (probe helper).
 std::string program_first_line(const std::string& prog, const std::string& arg);
+// The same for a whole argv (`xdp-bench drop --version`: one word each).
+std::string program_first_line(const std::vector<std::string>& argv);
 
 // What a child wrote into `fd` (a memfd handed to it as stdout/stderr), read
 // from the start with pread so the fd's offset stays the child's; at most

@@ -372,6 +372,126 @@ TEST_P(workers_reuseport_sinks, counts_sum_to_what_was_sent) {
 INSTANTIATE_TEST_SUITE_P(drivers, workers_reuseport_sinks,
                          ::testing::Values("recv", "recvmmsg", "io_uring_recv", "splice"));
 
+// proto=tcp: one listener per worker in one SO_REUSEPORT group; each flow is
+// one connection, handed whole to one worker. All flows go through one TX
+// instance (vmsplice proto=tcp, one connection per flow), so no 4-tuple is
+// ever connected twice.
+std::string send_tcp_flows(const Lab& lab, int flows, uint64_t per_flow) {
+  std::string err;
+  lab.gen_ns().run([&] {
+    try {
+      const DriverInfo& info = find_driver("vmsplice", Direction::tx);
+      TxContext ctx = lab_tx_context(lab, kPayload, flows);
+      ctx.options = validate_driver_options(info, {{"proto", "tcp"}});
+      std::unique_ptr<TxDriver> drv = info.make_tx();
+      drv->open(ctx);
+      const uint32_t body = flood_body_sum(kPayload);
+      for (int f = 0; f < flows; ++f) {
+        uint64_t seq = 0;
+        const auto t0 = Clock::now();
+        while (seq < per_flow && seconds_since(t0) < 5.0) {
+          auto bufs = drv->acquire(std::min<size_t>(16, size_t(per_flow - seq)));
+          for (size_t i = 0; i < bufs.size(); ++i) flood_stamp(bufs[i], kPayload, {seq + i, 0, uint16_t(f)}, body);
+          seq += drv->commit(bufs.size(), f);
+        }
+        if (seq < per_flow) err = "flow " + std::to_string(f) + ": sent only " + std::to_string(seq);
+      }
+      drv->flush();
+    } catch (const EnvError& e) {
+      err = std::string("unsupported: ") + e.what();
+    } catch (const std::exception& e) {
+      err = std::string("send failed: ") + e.what();
+    }
+  });
+  return err;
+}
+
+class workers_reuseport_tcp_sinks : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(workers_reuseport_tcp_sinks, each_connection_lands_whole_on_one_worker) {
+  ZC_REQUIRE_LAB(lab, two_cpu_lab(LabMode::rps));
+  constexpr int kFlows = 16;  // all 16 connections on one of 2 listeners: 1 in 32768
+  ZC_OPEN_SINKS(sinks, *lab, GetParam(), {{"proto", "tcp"}}, 2, kFlows, false);
+  const std::string why = send_tcp_flows(*lab, kFlows, 30);
+  if (why.rfind("unsupported: ", 0) == 0) GTEST_SKIP() << why;
+  ASSERT_TRUE(why.empty()) << why;
+  EXPECT_TRUE(sinks.wait_total(kFlows * 30)) << show(sinks.counts());
+  sinks.stop();
+  expect_clean(sinks);
+  expect_no_gaps(sinks);  // a connection never moves: every worker's flows are whole
+  uint64_t accepted = 0;
+  for (int w = 0; w < 2; ++w) {
+    const json& st = sinks.stats(w);
+    EXPECT_GT(st.value("tcp_connections_accepted", uint64_t(0)), 0u) << "worker " << w << " got no flow: " << st.dump();
+    accepted += st.value("tcp_connections_accepted", uint64_t(0));
+    EXPECT_EQ(st.at("reuseport").value("proto", ""), "tcp") << st.dump();
+    EXPECT_EQ(st.at("reuseport").value("group_size", 0), 2) << st.dump();
+  }
+  EXPECT_EQ(accepted, uint64_t(kFlows));
+}
+
+INSTANTIATE_TEST_SUITE_P(drivers, workers_reuseport_tcp_sinks, ::testing::Values("recv", "splice"));
+
+// The same through the trial core (`zcbench run --sink-threads 2 --gen-threads
+// 2`): every socket sink, UDP and TCP, reconciles exactly and records its
+// group per worker.
+struct SocketTrial {
+  const char* rx;
+  const char* tx;
+  const char* proto;
+};
+
+class workers_socket_trials : public ::testing::TestWithParam<SocketTrial> {};
+
+TEST_P(workers_socket_trials, two_sinks_two_generators_reconcile_exactly) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: a trial builds its lab in new network namespaces (CAP_SYS_ADMIN)";
+  ZC_REQUIRE_TWO_CPUS();
+  const SocketTrial& p = GetParam();
+  TrialSpec spec;
+  spec.payload_bytes = 272;
+  spec.rate_pps = 10000;  // gentle: exactness is the point, not speed
+  spec.count = 10000;
+  spec.duration_s = 5.0;  // an upper bound: the count ends the flood
+  spec.warmup_s = 0.2;
+  spec.flows = 8;
+  spec.sink_threads = 2;
+  spec.sink_cpus = {1, 0};
+  spec.gen_threads = 2;
+  spec.gen_cpus = {0, 1};
+  spec.tx = {p.tx, {{"proto", p.proto}}};
+  if (std::string(p.proto) == "udp") spec.tx.options.clear();  // UDP senders have no proto option
+  spec.rx = {p.rx, {{"proto", p.proto}}};
+  if (std::string(p.rx) == "recvmmsg" || std::string(p.rx) == "io_uring_recv") spec.rx.options.clear();
+  spec.suite = "conformance";
+  TrialOutcome out = run_trial(spec, nullptr);
+  const json& rec = out.record;
+  if (rec.value("status", "") == "skip") GTEST_SKIP() << rec.value("reason", "");
+  ASSERT_EQ(rec.value("status", ""), "pass") << rec.value("reason", "") << rec.value("derived", json()).dump();
+  const json& raw = rec["raw"];
+  uint64_t sunk = 0;
+  for (const json& w : raw["workers"])
+    if (w.value("role", "") == "sink") sunk += w.value("packets", uint64_t(0));
+  EXPECT_EQ(raw.value("sent_total", uint64_t(0)), spec.count);
+  EXPECT_EQ(sunk, spec.count) << raw["workers"].dump();
+  EXPECT_EQ(raw["sequence"].value("duplicates", uint64_t(99)), 0u) << raw["sequence"].dump();
+  EXPECT_EQ(raw["sequence"].value("gaps", uint64_t(99)), 0u) << raw["sequence"].dump();
+  EXPECT_TRUE(rec["derived"].value("reconciliation_ok", false)) << rec["derived"].dump();
+  const json& rx = raw["driver_stats"]["rx"]["workers"];
+  ASSERT_EQ(rx.size(), 2u) << raw["driver_stats"].dump();
+  for (int w = 0; w < 2; ++w) EXPECT_EQ(rx[w].at("reuseport").value("worker", -1), w) << rx[w].dump();
+}
+
+INSTANTIATE_TEST_SUITE_P(drivers, workers_socket_trials,
+                         ::testing::Values(SocketTrial{"recv", "sendmmsg", "udp"},
+                                           SocketTrial{"recvmmsg", "sendmmsg", "udp"},
+                                           SocketTrial{"io_uring_recv", "sendmmsg", "udp"},
+                                           SocketTrial{"splice", "sendmmsg", "udp"},
+                                           SocketTrial{"recv", "vmsplice", "tcp"},
+                                           SocketTrial{"splice", "vmsplice", "tcp"}),
+                         [](const ::testing::TestParamInfo<SocketTrial>& i) {
+                           return std::string(i.param.rx) + "_" + i.param.proto;
+                         });
+
 // ---- PACKET_FANOUT through the tpacket drivers -------------------------------
 
 LabOptions tap_lab(LabMode mode, int queues = 1) {
@@ -467,6 +587,158 @@ TEST(workers_af_xdp, xsk_on_queue_q_sees_only_queue_q) {
   expect_clean(sinks);
   expect_no_gaps(sinks);
   for (int w = 0; w < 2; ++w) EXPECT_EQ(sinks.stats(w).value("queue", -1), w) << sinks.stats(w).dump();
+}
+
+// umem=shared: worker 1 binds with XDP_SHARED_UMEM to worker 0's UMEM, each
+// on its own queue with its own fill ring and slice of chunks; the queue
+// binding and the counts stay exact.
+TEST(workers_af_xdp, shared_umem_sinks_keep_their_queues_and_counts) {
+  ZC_REQUIRE_TWO_CPUS();
+  if (geteuid() == 0)
+    if (Usability u = probe_af_xdp(); !u.usable) GTEST_SKIP() << "unsupported: " << u.reason;
+  ZC_REQUIRE_LAB(lab, two_cpu_lab(LabMode::xdp, 2));
+  ZC_OPEN_SINKS(sinks, *lab, "af_xdp", {{"umem", "shared"}, {"frames", "4096"}}, 2, 2, true);
+  std::map<int, uint64_t> seq;
+  for (int q = 0; q < 2; ++q) {
+    const auto before = sinks.counts();
+    ZC_SEND(*lab, "af_xdp", q, q, q, 2, 300, seq);
+    ASSERT_TRUE(sinks.wait_total(uint64_t(q + 1) * 300)) << show(sinks.counts());
+    const auto g = grew(before, sinks.counts());
+    ASSERT_EQ(g.size(), 1u) << "queue " << q << ": " << show(before) << " -> " << show(sinks.counts());
+    EXPECT_EQ(g.begin()->first, q) << "queue " << q << "'s frames reached the socket of queue " << g.begin()->first;
+  }
+  sinks.stop();
+  expect_clean(sinks);
+  expect_no_gaps(sinks);
+  for (int w = 0; w < 2; ++w) {
+    const json& st = sinks.stats(w);
+    EXPECT_EQ(st.value("umem", ""), "shared") << st.dump();
+    EXPECT_EQ(st.value("frames_owned", 0), 2048) << st.dump();
+    EXPECT_EQ(st.value("frames_owned_first", -1), 2048 * w) << st.dump();
+    EXPECT_EQ(st.value("umem_owner", "").rfind(w == 0 ? "this worker" : "worker 0", 0), 0u) << st.dump();
+  }
+  // The kernel takes the mode from the UMEM's first socket.
+  EXPECT_EQ(sinks.stats(1).value("bind_mode", ""), sinks.stats(0).value("bind_mode", "-"));
+}
+
+// Worker 0 failing leaves nothing to share: worker 1 says so instead of
+// waiting for ever, and worker 0's own reason is the kernel's (here a queue
+// the device does not have: EINVAL).
+TEST(workers_af_xdp, shared_umem_without_an_owner_reports_worker_0s_reason) {
+  if (geteuid() == 0)
+    if (Usability u = probe_af_xdp(); !u.usable) GTEST_SKIP() << "unsupported: " << u.reason;
+  ZC_REQUIRE_LAB(lab, two_cpu_lab(LabMode::xdp, 2));
+  const DriverInfo& info = find_driver("af_xdp", Direction::rx);
+  const LabPort& port = lab->ports()[0];
+  std::string errors[2];
+  std::vector<std::thread> t;
+  for (int w = 0; w < 2; ++w)
+    t.emplace_back([&, w] {
+      try {
+        lab->sink_ns().enter_this_thread();
+        RxContext ctx;
+        ctx.ifname = port.sink_ifname;
+        ctx.ifindex = port.sink_ifindex;
+        ctx.local_ip = port.sink_ip;
+        ctx.udp_port = kFloodUdpPort;
+        ctx.payload_bytes = kPayload;
+        ctx.options = validate_driver_options(info, {{"umem", "shared"}});
+        ctx.worker = w;
+        ctx.workers = 2;
+        ctx.queue = w == 0 ? 7 : 1;  // the lab has queues 0 and 1
+        auto drv = info.make_rx();
+        drv->open(ctx);
+      } catch (const std::exception& e) {
+        errors[w] = e.what();
+      }
+    });
+  for (auto& x : t) x.join();
+  EXPECT_NE(errors[0].find("EINVAL"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[1].find("worker 0 could not open its own"), std::string::npos) << errors[1];
+  EXPECT_NE(errors[1].find("EINVAL"), std::string::npos) << errors[1];
+}
+
+// The whole trial: 2 generator and 2 sink workers on 2 queues, both sides on
+// one shared UMEM each; what every sink worker counts adds up to what was
+// sent, no duplicate, no gap, reconciled.
+TEST(workers_af_xdp, shared_umem_trial_reconciles_exactly) {
+  ZC_REQUIRE_TWO_CPUS();
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: a trial builds its lab in new network namespaces (CAP_SYS_ADMIN)";
+  if (Usability u = probe_af_xdp(); !u.usable) GTEST_SKIP() << "unsupported: " << u.reason;
+  TrialSpec spec;
+  spec.payload_bytes = 64;
+  spec.rate_pps = 10000;  // gentle: exactness is the point, not speed
+  spec.count = 10000;
+  spec.duration_s = 5.0;  // an upper bound: the count ends the flood
+  spec.warmup_s = 0.2;
+  spec.flows = 8;
+  spec.lab.mode = LabMode::xdp;
+  spec.lab.queues = 2;
+  spec.sink_threads = 2;
+  spec.sink_cpus = {1, 0};
+  spec.gen_threads = 2;
+  spec.gen_cpus = {0, 1};
+  spec.tx = {"af_xdp", {{"umem", "shared"}}};
+  spec.rx = {"af_xdp", {{"umem", "shared"}}};
+  spec.suite = "conformance";
+  TrialOutcome out = run_trial(spec, nullptr);
+  const json& rec = out.record;
+  if (rec.value("status", "") == "skip") GTEST_SKIP() << rec.value("reason", "");
+  ASSERT_EQ(rec.value("status", ""), "pass") << rec.value("reason", "") << rec.value("derived", json()).dump();
+  const json& raw = rec["raw"];
+  EXPECT_EQ(raw.value("sent_total", uint64_t(0)), spec.count);
+  uint64_t sunk = 0, sent = 0;
+  int sink_workers = 0;
+  for (const json& w : raw["workers"]) {
+    if (w.value("role", "") == "sink") sunk += w.value("packets", uint64_t(0)), ++sink_workers;
+    if (w.value("role", "") == "gen") sent += w.value("packets", uint64_t(0));
+  }
+  EXPECT_EQ(sink_workers, 2);
+  EXPECT_EQ(sent, spec.count) << raw["workers"].dump();
+  EXPECT_EQ(sunk, spec.count) << raw["workers"].dump();
+  EXPECT_EQ(raw["sequence"].value("duplicates", uint64_t(99)), 0u) << raw["sequence"].dump();
+  EXPECT_EQ(raw["sequence"].value("gaps", uint64_t(99)), 0u) << raw["sequence"].dump();
+  EXPECT_TRUE(rec["derived"].value("reconciliation_ok", false)) << rec["derived"].dump();
+  const json& rx = raw["driver_stats"]["rx"]["workers"];
+  ASSERT_EQ(rx.size(), 2u) << raw["driver_stats"].dump();
+  for (const json& w : rx) EXPECT_EQ(w.value("umem", ""), "shared") << w.dump();
+  // Several generator workers: their driver stats are arrays under one key.
+  const json& tx = raw["driver_stats"]["tx"];
+  ASSERT_TRUE(tx.is_array() && tx.size() == 2) << raw["driver_stats"].dump();
+  for (int w = 0; w < 2; ++w) {
+    EXPECT_EQ(tx[w].value("umem", ""), "shared") << tx[w].dump();
+    EXPECT_EQ(tx[w].value("frames_owned_first", -1), 2048 * w) << tx[w].dump();
+  }
+}
+
+// A kernel refusal in a shared-UMEM trial (veth has no zero-copy AF_XDP:
+// EOPNOTSUPP) ends it `unsupported` with the kernel's errno, not a hang of
+// the workers waiting for a UMEM that never comes.
+TEST(workers_af_xdp, shared_umem_trial_refused_by_the_kernel_is_unsupported_with_its_errno) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: a trial builds its lab in new network namespaces (CAP_SYS_ADMIN)";
+  if (Usability u = probe_af_xdp(); !u.usable) GTEST_SKIP() << "unsupported: " << u.reason;
+  TrialSpec spec;
+  spec.payload_bytes = 64;
+  spec.rate_pps = 1000;
+  spec.count = 100;
+  spec.duration_s = 1.0;
+  spec.warmup_s = 0.1;
+  spec.flows = 2;
+  spec.lab.mode = LabMode::xdp;
+  spec.lab.queues = 2;
+  spec.sink_threads = 2;
+  spec.sink_cpus = {1, 0};
+  spec.rx = {"af_xdp", {{"umem", "shared"}, {"mode", "zerocopy"}}};
+  spec.suite = "conformance";
+  const auto t0 = Clock::now();
+  const json rec = run_trial(spec, nullptr).record;
+  EXPECT_LT(seconds_since(t0), 9.0) << "worker 1 waited for worker 0's UMEM instead of failing with it";
+  if (rec.value("status", "") == "pass") GTEST_SKIP() << "this kernel/driver binds veth AF_XDP in zero-copy";
+  EXPECT_EQ(rec.value("status", ""), "skip") << rec.dump();
+  const std::string why = rec.value("reason", "");
+  EXPECT_EQ(why.rfind("unsupported: ", 0), 0u) << why;
+  EXPECT_NE(why.find("XDP_ZEROCOPY"), std::string::npos) << why;
+  EXPECT_NE(why.find("(EOPNOTSUPP)"), std::string::npos) << why;
 }
 
 TEST(workers_xdp_drop, refuses_several_workers_and_reports_per_cpu) {
