@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <iterator>
 #include <regex>
@@ -235,6 +236,15 @@ class XdpTrafficgenGenerator : public Generator {
     if (ctx.count) argv_.insert(argv_.end(), {"-n", std::to_string(ctx.count)});
     argv_.push_back(port.gen_ifname);
     version_ = program_version_line("xdp-trafficgen", "udp --version");
+    // xdp-trafficgen's own feature probe (its `probe` command, which its test
+    // scripts skip on) loads the BPF object as `udp` would: a kernel it cannot
+    // run on is then `unsupported` here, before any traffic, not an `error`
+    // once the trial has started. Its first line is libbpf's telling one.
+    const std::string probe = program_version_line("xdp-trafficgen", "probe");
+    std::string lower = probe;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    if (lower.find("fail") != std::string::npos || lower.find("error") != std::string::npos)
+      throw EnvError("xdp-trafficgen probe (its kernel support check) failed: \"" + probe + "\"; " + btf_probe());
   }
 
   void run(uint64_t start_ns, uint64_t end_ns, const std::atomic<bool>& stop) override {

@@ -50,9 +50,22 @@ std::string run_tool_trial(const TrialSpec& spec, const std::string& program, js
   }
   if (rec->value("status", "") != "skip") return "";
   const std::string why = rec->value("reason", "unsupported: (no reason given)");
+  // Installed means installed: the probe once passed "drop --version" as one
+  // argument and called an installed xdp-tools absent.
+  const bool installed = access(("/usr/sbin/" + program).c_str(), X_OK) == 0 ||
+                         access(("/usr/bin/" + program).c_str(), X_OK) == 0;
+  if (installed) {
+    EXPECT_EQ(why.find("not installed"), std::string::npos) << why;
+  }
   if (why.find("not installed") == std::string::npos) {
     EXPECT_NE(why.find(program), std::string::npos) << why;
     EXPECT_NE(why.find("probe:"), std::string::npos) << "a failure without the probe: " << why;
+    // The program's own words: where the kernel's BTF lacks a tracepoint,
+    // libbpf's line that names it.
+    EXPECT_NE(why.find("\""), std::string::npos) << "a failure without the program's words: " << why;
+    if (xdp_tools_btf_probe().find("has no btf_trace_") != std::string::npos) {
+      EXPECT_NE(why.find("failed to find kernel BTF type ID"), std::string::npos) << why;
+    }
   }
   return why;
 }
