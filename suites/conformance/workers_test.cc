@@ -695,9 +695,13 @@ TEST(workers_af_xdp, shared_umem_trial_reconciles_exactly) {
   }
   EXPECT_EQ(sink_workers, 2);
   EXPECT_EQ(sent, spec.count) << raw["workers"].dump();
-  EXPECT_EQ(sunk, spec.count) << raw["workers"].dump();
+  // A loss here is a kernel drop (under load: the XSK's ring), attributed
+  // in derived.drops; the check stays exact, the message says where.
+  const std::string where = " drops: " + rec["derived"].value("drops", json()).dump() +
+                            " rx: " + raw["driver_stats"]["rx"].dump();
+  EXPECT_EQ(sunk, spec.count) << where;
   EXPECT_EQ(raw["sequence"].value("duplicates", uint64_t(99)), 0u) << raw["sequence"].dump();
-  EXPECT_EQ(raw["sequence"].value("gaps", uint64_t(99)), 0u) << raw["sequence"].dump();
+  EXPECT_EQ(raw["sequence"].value("gaps", uint64_t(99)), 0u) << raw["sequence"].dump() << where;
   EXPECT_TRUE(rec["derived"].value("reconciliation_ok", false)) << rec["derived"].dump();
   const json& rx = raw["driver_stats"]["rx"]["workers"];
   ASSERT_EQ(rx.size(), 2u) << raw["driver_stats"].dump();
