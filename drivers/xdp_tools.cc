@@ -240,7 +240,8 @@ class XdpTrafficgenGenerator : public Generator {
     // scripts skip on) loads the BPF object as `udp` would: a kernel it cannot
     // run on is then `unsupported` here, before any traffic, not an `error`
     // once the trial has started. Its first line is libbpf's telling one.
-    const std::string probe = program_version_line("xdp-trafficgen", "probe");
+    std::string probe = program_version_line("xdp-trafficgen", "probe");
+    probe.erase(0, probe.find_first_not_of(" \t"));
     std::string lower = probe;
     std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
     if (lower.find("fail") != std::string::npos || lower.find("error") != std::string::npos)
