@@ -75,5 +75,24 @@ class MarginTest(unittest.TestCase):
         self.assertEqual(compare.margin_estimate([0.01, 0.01, 0.5]), 0.5)
 
 
+
+class NoiseSectionTest(unittest.TestCase):
+    def test_the_report_states_each_metrics_false_alarms_and_planted_detection(self):
+        from reports.load import from_doc
+        from reports.sections import noise
+        docs = [run(f"r{k}", random.Random(k)) for k in range(4)]
+        doc = copy.deepcopy(docs[0])
+        _, html = noise.render(from_doc(doc))
+        self.assertIn("No A/A calibration for this run", str(html))
+        self.assertIn("CV sink-thread CPU ns/pkt", str(html))
+        cal = compare.calibrate(docs, created_at="2026-12-02T00:00:00Z")
+        doc["context"]["options"] = {"calibration": compare.calibration_summary(cal)}
+        _, html = noise.render(from_doc(doc))
+        table = str(html).split('id="aa-metrics"', 1)[1].split("</table>", 1)[0]
+        self.assertIn("sink-thread CPU ns/pkt</td><td>gated", table)
+        self.assertIn("CPU ns/pkt (lab CPUs)</td><td>shown only", table)
+        self.assertIn("100\u00a0%", table)   # the planted 10 % caught at 1 % noise
+
+
 if __name__ == "__main__":
     unittest.main()
