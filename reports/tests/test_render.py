@@ -136,7 +136,8 @@ class PageTest(unittest.TestCase):
         doc = fixture_doc("interrupted")
         self.assertEqual(doc["status"], "interrupted")
         done = len(from_doc(doc).measured)
-        self.assertLess(len(measured_records(doc)), len(measured_records(fixture_doc("complete"))))
+        # The same suite cut short: fewer records than the complete run of it.
+        self.assertLess(len(doc["records"]), len(fixture_doc("complete")["records"]))
         html = rendered("interrupted")
         self.assertIn(f"Partial run: {done} trials completed", html)
         self.assertNotIn("Partial run", rendered("complete"))
