@@ -9,7 +9,7 @@ import unittest
 
 from reports import compare, load, render, results_csv, validate, vocab
 from reports.sections import decision, latency
-from reports.tests.helpers import fixture_doc, trial, trial_doc
+from reports.tests.helpers import ALL_NAMES, claim2_variant, fixture_doc, trial, trial_doc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REAL = os.path.join(ROOT, "tests", "fixtures", "real.run.json")
@@ -45,6 +45,67 @@ class VocabularyTest(unittest.TestCase):
         names = [n for n, _ in vocab.drop_layers(doc)]
         self.assertIn("socket_other", names)  # what the record carries
         self.assertNotIn("unattributed", names)
+
+
+def trial_records(doc):
+    """Every trial record a document holds, retrials' and NDR steps' included."""
+    for r in doc["records"]:
+        if r.get("kind") == "trial":
+            yield r
+        elif isinstance(r.get("trial"), dict):
+            yield r["trial"]
+
+
+class StoredRunsAddUpTest(unittest.TestCase):
+    """The report fixtures are real runs: what the report shows of them must add up."""
+
+    def test_drop_stacks_add_up_to_lost_in_every_fixture(self):
+        n = 0
+        for name in ALL_NAMES:
+            doc = fixture_doc(name)
+            layers = [l for l, _ in vocab.drop_layers(doc)]
+            for r in trial_records(doc):
+                if r["status"] not in ("pass", "fail"):
+                    continue
+                d, dc = r["derived"]["drops"], r["raw"]["drop_counters"]
+                with self.subTest(fixture=name, trial=r["name"]):
+                    self.assertEqual(sum(d[l] for l in layers) + d["unattributed"]
+                                     - d["over_attributed"], d["lost"])
+                    self.assertEqual(d["lost"], max(0, dc["sent"] - dc["received_unique"]))
+                    self.assertEqual(r["derived"]["lost_packets"], d["lost"])
+                    n += 1
+        self.assertGreater(n, 50)
+
+    def test_generator_short_rows_are_flagged_and_marked_in_every_fixture(self):
+        short = 0
+        for name in ALL_NAMES:
+            doc = fixture_doc(name)
+            ratio = vocab.generator_short_ratio(doc)
+            for r in trial_records(doc):
+                d = r.get("derived") or {}
+                if r["status"] not in ("pass", "fail"):
+                    continue
+                with self.subTest(fixture=name, trial=r["name"]):
+                    if d["achieved_ratio"] is None:
+                        self.assertFalse(d["generator_short"])
+                    else:
+                        self.assertEqual(d["generator_short"], d["achieved_ratio"] < ratio)
+                short += bool(d["generator_short"])
+            t = load.from_doc(doc).trials
+            for _, row in t.iterrows() if "rate_label" in t else []:
+                self.assertEqual("generator short" in row["rate_label"],
+                                 bool(row["generator_short"]), (name, row["rate_label"]))
+        self.assertGreater(short, 0)   # complete offers a rate no generator here reaches
+
+    def test_a_lossy_real_trial_attributes_its_drops(self):
+        # complete's 64 KiB receive buffer at max rate drops in the socket layer.
+        lossy = [r for r in trial_records(fixture_doc("complete"))
+                 if r["status"] in ("pass", "fail") and r["derived"]["lost_packets"]]
+        self.assertTrue(lossy)
+        for r in lossy:
+            d = r["derived"]["drops"]
+            with self.subTest(r["name"]):
+                self.assertGreater(d["lost"] - d["unattributed"], 0)
 
 
 @unittest.skipUnless(os.path.exists(REAL), "tests/fixtures/real.run.json not generated")
@@ -173,9 +234,11 @@ class ComparableTest(unittest.TestCase):
 class ClaimsSayWhatWasRemeasuredTest(unittest.TestCase):
     def test_claim2_states_the_rate_was_not_reached(self):
         from reports.sections import claims
-        run = load.from_doc(fixture_doc("complete"))
-        html = str(claims.render(run)[1])
+        doc, tagged = claim2_variant()   # complete's real generator-short trials
+        self.assertTrue(all(r["derived"]["generator_short"] for r in tagged))
+        html = str(claims.render(load.from_doc(doc))[1])
         self.assertIn("Not re-measured at", html)
+        self.assertIn("generator short", html)
 
 
 if __name__ == "__main__":
