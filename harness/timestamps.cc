@@ -231,32 +231,37 @@ nlohmann::json sink_timestamps(const nlohmann::json& rx) {
   return nullptr;
 }
 
-HwTimestampGuard::HwTimestampGuard(const std::string& ifname) : ifname_(ifname) {
+HwTstampConfig read_hwtstamp(const std::string& ifname) {
   IfIoctl io(ifname);
   hwtstamp_config cfg{};
   if (int e = io.call(SIOCGHWTSTAMP, &cfg))
     throw EnvError(errno_text(ifname + ": SIOCGHWTSTAMP (reading the hardware timestamping configuration)", e), e);
-  old_tx_ = cfg.tx_type;
-  old_rx_ = cfg.rx_filter;
-  hwtstamp_config want = cfg;
-  want.rx_filter = HWTSTAMP_FILTER_ALL;
-  if (int e = io.call(SIOCSHWTSTAMP, &want))
-    throw EnvError(errno_text(ifname + ": SIOCSHWTSTAMP rx_filter=HWTSTAMP_FILTER_ALL", e), e);
-  // The driver writes back what it set (it may widen the filter).
-  new_tx_ = want.tx_type;
-  new_rx_ = want.rx_filter;
+  return {cfg.tx_type, cfg.rx_filter};
+}
+
+HwTstampConfig write_hwtstamp(const std::string& ifname, HwTstampConfig want) {
+  IfIoctl io(ifname);
+  hwtstamp_config cfg{};
+  cfg.tx_type = want.tx_type;
+  cfg.rx_filter = want.rx_filter;
+  if (int e = io.call(SIOCSHWTSTAMP, &cfg))
+    throw EnvError(errno_text(ifname + ": SIOCSHWTSTAMP tx_type " + std::to_string(want.tx_type) + " rx_filter " +
+                                  std::to_string(want.rx_filter),
+                              e),
+                   e);
+  return {cfg.tx_type, cfg.rx_filter};  // the driver writes back what it set
+}
+
+HwTimestampGuard::HwTimestampGuard(const std::string& ifname) : ifname_(ifname) {
+  old_ = read_hwtstamp(ifname);
+  new_ = write_hwtstamp(ifname, HwTstampConfig{old_.tx_type, HWTSTAMP_FILTER_ALL});
   active_ = true;
 }
 
 void HwTimestampGuard::restore() {
   if (!active_) return;
   active_ = false;
-  IfIoctl io(ifname_);
-  hwtstamp_config cfg{};
-  cfg.tx_type = old_tx_;
-  cfg.rx_filter = old_rx_;
-  if (int e = io.call(SIOCSHWTSTAMP, &cfg))
-    throw EnvError(errno_text(ifname_ + ": SIOCSHWTSTAMP restoring rx_filter " + std::to_string(old_rx_), e), e);
+  write_hwtstamp(ifname_, old_);
 }
 
 HwTimestampGuard::~HwTimestampGuard() {
@@ -269,7 +274,11 @@ HwTimestampGuard::~HwTimestampGuard() {
   }
 }
 
-nlohmann::json HwTimestampGuard::before() const { return {{"tx_type", tx_type_name(old_tx_)}, {"rx_filter", old_rx_}}; }
-nlohmann::json HwTimestampGuard::after() const { return {{"tx_type", tx_type_name(new_tx_)}, {"rx_filter", new_rx_}}; }
+nlohmann::json HwTimestampGuard::before() const {
+  return {{"tx_type", tx_type_name(old_.tx_type)}, {"rx_filter", old_.rx_filter}};
+}
+nlohmann::json HwTimestampGuard::after() const {
+  return {{"tx_type", tx_type_name(new_.tx_type)}, {"rx_filter", new_.rx_filter}};
+}
 
 }  // namespace zc

@@ -102,6 +102,19 @@ nlohmann::json timestamps_json(bool software, const HwStampProbe& hw, bool hardw
 // interface): null when the sink does not stamp.
 nlohmann::json sink_timestamps(const nlohmann::json& rx_driver_stats);
 
+// The interface's hardware timestamping configuration (SIOCGHWTSTAMP /
+// SIOCSHWTSTAMP's hwtstamp_config, tx_type and rx_filter), for a restorer
+// that must put it back after this process died (harness/iface_guard's
+// restorer process): read before the change, written back after.
+struct HwTstampConfig {
+  int tx_type = 0;
+  int rx_filter = 0;
+};
+// Both throw EnvError with the kernel's reason (EOPNOTSUPP: no hardware stamps).
+HwTstampConfig read_hwtstamp(const std::string& ifname);
+// Returns what the driver accepted (it may widen rx_filter).
+HwTstampConfig write_hwtstamp(const std::string& ifname, HwTstampConfig cfg);
+
 // SIOCSHWTSTAMP on a named interface (--hw-timestamps): turns on RX hardware
 // stamping of every packet (HWTSTAMP_FILTER_ALL), keeping TX as it was, after
 // reading the old configuration (SIOCGHWTSTAMP); restore() or the destructor
@@ -120,7 +133,7 @@ class HwTimestampGuard {
 
  private:
   std::string ifname_;
-  int old_tx_ = 0, old_rx_ = 0, new_tx_ = 0, new_rx_ = 0;
+  HwTstampConfig old_, new_;
   bool active_ = false;
 };
 
