@@ -15,6 +15,7 @@
 #include "harness/accounting.h"
 #include "harness/flood_header.h"
 #include "harness/pacer.h"
+#include "harness/trial.h"
 
 namespace zc {
 namespace {
@@ -228,6 +229,24 @@ TEST(timestamps, record_block_from_driver_stats) {
   const nlohmann::json workers{{"workers", {one, one}}};
   EXPECT_EQ(sink_timestamps(workers)["software"], true);
   EXPECT_TRUE(sink_timestamps(nlohmann::json::object()).is_null()) << "a sink that takes no stamps";
+}
+
+TEST(timestamps, derived_split_percentiles) {
+  const nlohmann::json params{{"payload_bytes", 272}, {"offered_pps", 1000.0}};
+  nlohmann::json raw{{"window_ns", 1000000000}, {"sent_in_window", 1000}, {"received_in_window", 1000}};
+  raw["latency_ns"] = {{"count", 10}, {"p50", 9000}, {"p99", 20000},
+                       {"stack", {{"count", 10}, {"p50", 6000}, {"p99", 8000}}},
+                       {"wakeup", {{"count", 10}, {"p50", 3000}, {"p99", 12000}}}};
+  nlohmann::json d = derive_trial(params, raw);
+  EXPECT_EQ(d["latency_stack_p50_ns"], 6000);
+  EXPECT_EQ(d["latency_stack_p99_ns"], 8000);
+  EXPECT_EQ(d["latency_wakeup_p50_ns"], 3000);
+  EXPECT_EQ(d["latency_wakeup_p99_ns"], 12000);
+  raw["latency_ns"]["stack"] = {{"count", 0}, {"p50", nullptr}};
+  raw["latency_ns"].erase("wakeup");
+  d = derive_trial(params, raw);
+  EXPECT_TRUE(d["latency_stack_p50_ns"].is_null()) << "an empty split derives nothing";
+  EXPECT_TRUE(d["latency_wakeup_p99_ns"].is_null()) << "a record from before the split";
 }
 
 }  // namespace
