@@ -10,6 +10,7 @@
 #include "drivers/tcp_stream.h"
 #include "drivers/udp_socket.h"
 #include "harness/errors.h"
+#include "harness/timestamps.h"
 
 namespace zc {
 namespace {
@@ -26,6 +27,10 @@ class RecvSink : public RxDriver {
     }
     fd_ = open_udp_worker_socket(ctx, &reuseport_);
     buf_.resize(receive_buffer_bytes(ctx.mtu, ctx.payload_bytes));
+    // recvmsg(2) instead of recv(2): same one syscall per datagram, plus the
+    // kernel's RX stamp in the control buffer.
+    enable_socket_rx_timestamps(fd_.get(), false);
+    stamps_ = sink_stamp_capability(ctx.ifname);
   }
 
   size_t receive(Accounting& acct, int timeout_ms) override {
@@ -34,13 +39,20 @@ class RecvSink : public RxDriver {
     size_t n = 0;
     // Drain what is queued, bounded so the meter's stop flag is seen promptly.
     while (n < 256) {
-      ssize_t len = ::recv(fd_.get(), buf_.data(), buf_.size(), MSG_DONTWAIT);
+      iovec iov{buf_.data(), buf_.size()};
+      msghdr m{};
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      m.msg_control = ctrl_;
+      m.msg_controllen = sizeof ctrl_;
+      ssize_t len = ::recvmsg(fd_.get(), &m, MSG_DONTWAIT);
       if (len < 0) {
         if (errno == EAGAIN || errno == EINTR) break;
-        throw EnvError(errno_text("recv", errno), errno);
+        throw EnvError(errno_text("recvmsg", errno), errno);
       }
       acct.begin_batch();
-      acct.on_packet(buf_.data(), size_t(len));
+      if (m.msg_flags & MSG_CTRUNC) acct.on_stamp_truncated();
+      acct.on_packet(buf_.data(), size_t(len), parse_rx_stamp(m));
       ++n;
     }
     return n;
@@ -48,6 +60,7 @@ class RecvSink : public RxDriver {
 
   nlohmann::json kernel_stats() override {
     nlohmann::json j = tcp_ ? tcp_->stats() : nlohmann::json::object();
+    if (!tcp_) j["timestamps"] = stamps_;
     if (!reuseport_.is_null()) j["reuseport"] = reuseport_;
     return j;
   }
@@ -79,6 +92,8 @@ class RecvSink : public RxDriver {
   Fd fd_;
   bool busy_ = false;
   std::vector<uint8_t> buf_;
+  alignas(cmsghdr) uint8_t ctrl_[kStampControlBytes];
+  nlohmann::json stamps_;
 };
 
 }  // namespace
@@ -87,7 +102,7 @@ DriverInfo recv_driver_info() {
   DriverInfo d;
   d.name = "recv";
   d.direction = Direction::rx;
-  d.description = "UDP socket, one recv(2) per datagram after poll(2); proto=tcp: stream reads, reframed";
+  d.description = "UDP socket, one recvmsg(2) per datagram (recv(2) plus its RX stamp) after poll(2); proto=tcp: stream reads, reframed";
   d.options = {proto_option(), rcvbuf_option(), wait_option(), reuseport_option()};
   d.probe = [] { return Usability{}; };
   d.make_rx = [] { return std::make_unique<RecvSink>(); };

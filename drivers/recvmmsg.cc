@@ -8,6 +8,7 @@
 #include "drivers/drivers.h"
 #include "drivers/udp_socket.h"
 #include "harness/errors.h"
+#include "harness/timestamps.h"
 
 namespace zc {
 namespace {
@@ -22,11 +23,17 @@ class RecvmmsgSink : public RxDriver {
     bufs_.resize(batch * buf_bytes_);
     iov_.resize(batch);
     msgs_.resize(batch);
+    // Every datagram's kernel RX stamp rides in its own control buffer.
+    enable_socket_rx_timestamps(fd_.get(), false);
+    stamps_ = sink_stamp_capability(ctx.ifname);
+    ctrl_.resize(batch * kStampControlBytes);
     for (size_t i = 0; i < batch; ++i) {
       iov_[i] = {bufs_.data() + i * buf_bytes_, buf_bytes_};
       msgs_[i] = {};
       msgs_[i].msg_hdr.msg_iov = &iov_[i];
       msgs_[i].msg_hdr.msg_iovlen = 1;
+      msgs_[i].msg_hdr.msg_control = ctrl_.data() + i * kStampControlBytes;
+      msgs_[i].msg_hdr.msg_controllen = kStampControlBytes;
     }
   }
 
@@ -40,7 +47,12 @@ class RecvmmsgSink : public RxDriver {
         throw EnvError(errno_text("recvmmsg", errno), errno);
       }
       acct.begin_batch();
-      for (int i = 0; i < n; ++i) acct.on_packet(static_cast<uint8_t*>(iov_[i].iov_base), msgs_[i].msg_len);
+      for (int i = 0; i < n; ++i) {
+        msghdr& m = msgs_[i].msg_hdr;
+        if (m.msg_flags & MSG_CTRUNC) acct.on_stamp_truncated();
+        acct.on_packet(static_cast<uint8_t*>(iov_[i].iov_base), msgs_[i].msg_len, parse_rx_stamp(m));
+        m.msg_controllen = kStampControlBytes;  // recvmmsg wrote back the length used
+      }
       total += size_t(n);
       if (size_t(n) < msgs_.size()) break;  // queue drained
     }
@@ -48,8 +60,9 @@ class RecvmmsgSink : public RxDriver {
   }
 
  nlohmann::json kernel_stats() override {
-    if (reuseport_.is_null()) return nlohmann::json::object();
-    return {{"reuseport", reuseport_}};
+    nlohmann::json j{{"timestamps", stamps_}};
+    if (!reuseport_.is_null()) j["reuseport"] = reuseport_;
+    return j;
   }
 
  private:
@@ -60,6 +73,8 @@ class RecvmmsgSink : public RxDriver {
   std::vector<uint8_t> bufs_;
   std::vector<iovec> iov_;
   std::vector<mmsghdr> msgs_;
+  std::vector<uint8_t> ctrl_;
+  nlohmann::json stamps_;
 };
 
 }  // namespace

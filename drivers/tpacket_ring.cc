@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "harness/errors.h"
+#include "harness/timestamps.h"
 
 namespace zc {
 namespace {
@@ -226,6 +227,9 @@ void PacketRing::open(const RingConfig& cfg, int ifindex, const std::string& ifn
   };
   int version = cfg.version;
   set(PACKET_VERSION, &version, sizeof version, "PACKET_VERSION");
+  // tp_sec/tp_nsec become the skb's software RX stamp (TP_STATUS_TS_SOFTWARE)
+  // rather than the time tpacket_rcv ran: the latency split's kernel stamp.
+  enable_packet_rx_timestamps(fd_.get(), false);
   if (cfg.reserve) set(PACKET_RESERVE, &cfg.reserve, sizeof cfg.reserve, "PACKET_RESERVE");
   if (cfg.ignore_outgoing) {
     int one = 1;

@@ -20,6 +20,7 @@
 #include "harness/driver.h"
 #include "harness/options.h"
 #include "harness/pacer.h"
+#include "harness/timestamps.h"
 
 namespace zc {
 
@@ -160,6 +161,7 @@ class FrameRingSink : public RxDriver {
     ring_.open(tpacket_config(ctx, version_), ctx.ifindex, ctx.ifname);
     udp_port_ = ctx.udp_port;
     frame_count_ = ring_.config().geometry.frame_count();
+    stamps_ = sink_stamp_capability(ctx.ifname);
   }
 
   size_t receive(Accounting& acct, int timeout_ms) override {
@@ -189,6 +191,7 @@ class FrameRingSink : public RxDriver {
     j["frames_seen"] = frames_;
     j["non_flood_packets"] = non_flood_;
     j["truncated_packets"] = truncated_;
+    j["timestamps"] = stamps_;
     return j;
   }
 
@@ -210,11 +213,20 @@ class FrameRingSink : public RxDriver {
     if (h->tp_snaplen < h->tp_len) ++truncated_;
     auto p = flood_udp_payload(data, h->tp_snaplen, ring_.frame_start(), udp_port_);
     if (p.data())
-      acct.on_packet(p.data(), p.size());
+      acct.on_packet(p.data(), p.size(), tpacket_stamp(h->tp_status, stamp_ns(h)));
     else
       ++non_flood_;
   }
 
+  // CLOCK_REALTIME of the frame: V1 gives microseconds, V2 nanoseconds.
+  static uint64_t stamp_ns(const Hdr* h) {
+    if constexpr (requires { h->tp_nsec; })
+      return uint64_t(h->tp_sec) * 1000000000ull + h->tp_nsec;
+    else
+      return uint64_t(h->tp_sec) * 1000000000ull + uint64_t(h->tp_usec) * 1000ull;
+  }
+
+  nlohmann::json stamps_;
   int version_;
   PacketRing ring_;
   uint16_t udp_port_ = 0;

@@ -19,6 +19,7 @@
 #include "drivers/drivers.h"
 #include "drivers/tpacket_ring.h"
 #include "harness/errors.h"
+#include "harness/timestamps.h"
 
 namespace zc {
 namespace {
@@ -41,6 +42,7 @@ class BlockRing {
     ring_.open(cfg, ifindex, ifname);
     udp_port_ = udp_port;
     ifname_ = ifname;
+    stamps_ = sink_stamp_capability(ifname);
   }
   const PacketRing& ring() const { return ring_; }
   tpacket_block_desc* block() const { return reinterpret_cast<tpacket_block_desc*>(ring_.block(cur_)); }
@@ -68,10 +70,11 @@ class BlockRing {
     auto p = flood_udp_payload(reinterpret_cast<const uint8_t*>(h) + h->tp_mac, h->tp_snaplen, ring_.frame_start(),
                                udp_port_);
     if (p.data())
-      acct.on_packet(p.data(), p.size());
+      acct.on_packet(p.data(), p.size(), tpacket_stamp(h->tp_status, packet_ns(h)));
     else
       ++non_flood_;
   }
+  const nlohmann::json& timestamps() const { return stamps_; }
   nlohmann::json stats() {
     ring_.collect_stats();
     nlohmann::json j = ring_.stats_json();
@@ -82,6 +85,7 @@ class BlockRing {
     j["frames_seen"] = frames_;
     j["non_flood_packets"] = non_flood_;
     j["truncated_packets"] = truncated_;
+    j["timestamps"] = stamps_;
     return j;
   }
   uint64_t drops() {
@@ -92,6 +96,7 @@ class BlockRing {
  private:
   PacketRing ring_;
   std::string ifname_;
+  nlohmann::json stamps_;
   uint16_t udp_port_ = 0;
   uint32_t cur_ = 0;
   uint64_t blocks_ = 0, blocks_timed_out_ = 0, blocks_losing_ = 0;
@@ -198,6 +203,7 @@ class MergingV3Sink : public RxDriver {
     const double span_s = last_emit_ns_ > first_emit_ns_ ? double(last_emit_ns_ - first_emit_ns_) / 1e9 : 0.0;
     return {{"aggregate", true},
             {"ports", ports},
+            {"timestamps", ports_.empty() ? nlohmann::json(nullptr) : ports_[0].ring.timestamps()},
             {"tp_drops", drops},
             {"tp_freeze_q_cnt", freezes},
             {"hold_ns", hold_ns_},

@@ -152,6 +152,19 @@ Accounting::Accounting(AccountingMode mode, int flows) : mode_(mode), flows_(siz
 
 void Accounting::begin_batch() {
   if (mode_ == AccountingMode::full) batch_ns_ = monotonic_ns();
+  batch_offset_valid_ = false;
+}
+
+void Accounting::split(uint64_t tx_ns) {
+  if (!stamp_->software_ns) return;
+  if (!batch_offset_valid_) batch_offset_ns_ = realtime_minus_monotonic_ns(), batch_offset_valid_ = true;
+  uint64_t stack = 0, wakeup = 0;
+  if (!split_latency(tx_ns, batch_ns_, stamp_->software_ns, batch_offset_ns_, &stack, &wakeup)) {
+    ++stamps_.order_violations;
+    return;
+  }
+  stack_.add(stack);
+  wakeup_.add(wakeup);
 }
 
 void Accounting::inspect(const uint8_t* payload, size_t len) {
@@ -174,6 +187,7 @@ void Accounting::inspect(const uint8_t* payload, size_t len) {
   if (h.tx_ns != 0 && batch_ns_ >= window_start_.load(std::memory_order_relaxed) &&
       batch_ns_ < window_end_.load(std::memory_order_relaxed) && batch_ns_ >= h.tx_ns) {
     latency_.add(batch_ns_ - h.tx_ns);
+    if (stamp_) split(h.tx_ns);
   }
 }
 
@@ -238,7 +252,11 @@ nlohmann::json Accounting::sequence_json() const {
   return j;
 }
 
-nlohmann::json Accounting::latency_json() const { return latency_histogram_json(latency_); }
+nlohmann::json Accounting::latency_json() const {
+  nlohmann::json j = latency_histogram_json(latency_);
+  add_latency_split_json(j, stack_, wakeup_, stamps_);
+  return j;
+}
 
 nlohmann::json latency_histogram_json(const LatencyHistogram& latency_) {
   nlohmann::json j;
@@ -370,9 +388,17 @@ nlohmann::json AccountingSet::sequence_json() const {
 
 nlohmann::json AccountingSet::latency_json() const {
   if (workers_.size() == 1) return workers_[0]->latency_json();
-  LatencyHistogram all;
-  for (const auto& w : workers_) all.merge(w->latency());
-  return latency_histogram_json(all);
+  LatencyHistogram all, stack, wakeup;
+  StampCounts stamps;
+  for (const auto& w : workers_) {
+    all.merge(w->latency());
+    stack.merge(w->latency_stack());
+    wakeup.merge(w->latency_wakeup());
+    stamps.merge(w->stamps());
+  }
+  nlohmann::json j = latency_histogram_json(all);
+  add_latency_split_json(j, stack, wakeup, stamps);
+  return j;
 }
 
 }  // namespace zc

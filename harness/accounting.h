@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "harness/flood_header.h"
+#include "harness/timestamps.h"
 
 namespace zc {
 
@@ -132,6 +133,14 @@ class Accounting {
     else if (mode_ == AccountingMode::pktgen) inspect_pktgen(payload, len);
     else if (mode_ == AccountingMode::seq) inspect_seq(payload, len);
   }
+  // A packet with the kernel's RX stamps (harness/timestamps.h): its latency
+  // also splits into stack and wake-up parts (full mode, in the window).
+  void on_packet(const uint8_t* payload, size_t len, const KernelStamp& k) {
+    stamp_ = &k;
+    count_stamp(k);
+    on_packet(payload, len);
+    stamp_ = nullptr;
+  }
   // AccountingMode::seq: where the counter is (defined in harness/seq_format.cc).
   void set_seq_format(const SeqFormat& f);
 
@@ -159,6 +168,11 @@ class Accounting {
   nlohmann::json sequence_json() const;
   nlohmann::json latency_json() const;
   const LatencyHistogram& latency() const { return latency_; }
+  const LatencyHistogram& latency_stack() const { return stack_; }
+  const LatencyHistogram& latency_wakeup() const { return wakeup_; }
+  const StampCounts& stamps() const { return stamps_; }
+  // A sink that asked for stamps and got a message without (or with MSG_CTRUNC).
+  void on_stamp_truncated() { ++stamps_.control_truncated; }
   uint64_t corrupt() const { return corrupt_; }
   uint64_t duplicates() const;
   uint64_t foreign() const { return foreign_; }
@@ -171,6 +185,17 @@ class Accounting {
   void track_exact() { exact_ = true, sets_.resize(flows_.size()); }
   void inspect_seq(const uint8_t* payload, size_t len);  // harness/seq_format.cc
   std::shared_ptr<SeqStreams> seq_;  // AccountingMode::seq only
+  void count_stamp(const KernelStamp& k) {
+    if (k.software_ns) ++stamps_.software;
+    if (k.hardware_ns) ++stamps_.hardware;
+    if (!k.software_ns && !k.hardware_ns) ++stamps_.unstamped;
+  }
+  void split(uint64_t tx_ns);  // latency of the stamped packet inspect() is on
+  const KernelStamp* stamp_ = nullptr;  // of the packet being accounted
+  int64_t batch_offset_ns_ = 0;         // CLOCK_REALTIME - CLOCK_MONOTONIC, read once per batch
+  bool batch_offset_valid_ = false;
+  LatencyHistogram stack_, wakeup_;
+  StampCounts stamps_;
 
   AccountingMode mode_;
   std::atomic<uint64_t> packets_{0};

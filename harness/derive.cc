@@ -91,6 +91,13 @@ json derive_trial(const json& params, const json& raw) {
   d["latency_p99_ns"] = lat.value("p99", json(nullptr));
   d["latency_p999_ns"] = lat.value("p999", json(nullptr));
   d["latency_samples"] = lat.value("count", json(nullptr));
+  // The split at the kernel's RX stamp (harness/timestamps.h); null without stamps.
+  for (const char* part : {"stack", "wakeup"}) {
+    const json h = lat.value(part, json::object());
+    const bool any = h.value("count", 0) > 0;
+    d[std::string("latency_") + part + "_p50_ns"] = any ? h.value("p50", json(nullptr)) : json(nullptr);
+    d[std::string("latency_") + part + "_p99_ns"] = any ? h.value("p99", json(nullptr)) : json(nullptr);
+  }
 
   // Loss over the whole trial (after the drain), attributed layer by layer:
   // lost = sent_total - received_unique, and the ratio divides it by the

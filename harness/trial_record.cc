@@ -122,6 +122,7 @@ void collect(TrialRun& run) {
                  {"cpus", perf_cpus_delta(run)}};
   raw["workers"] = workers_json(run);
   raw["latency_ns"] = acct.latency_json();
+  raw["timestamps"] = sink_timestamps(raw["driver_stats"]["rx"]);  // harness/timestamps.h
   raw["intervals"] = run.intervals;
 
   const uint64_t softnet_dropped = zc::softnet_dropped(raw["softnet_delta"]);

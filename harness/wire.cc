@@ -799,6 +799,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   raw["iface_stats_delta"] = map_delta(s0.sysfs, s1.sysfs);
   raw["driver_counters_delta"] = ethtool::stats_delta(s0.driver, s1.driver);
   raw["driver_stats"] = {{"rx", rx_stats.is_null() ? json::object() : rx_stats}};
+  raw["timestamps"] = sink_timestamps(raw["driver_stats"]["rx"]);  // harness/timestamps.h
   json intervals = json::array();
   for (size_t i = 1; i < samples.size(); ++i) {
     json busy = json::array(), softirq = json::array();

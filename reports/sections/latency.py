@@ -1,5 +1,8 @@
 """One-way latency percentiles per configuration (generator and sink share
-CLOCK_MONOTONIC, so these are true one-way figures on one host)."""
+CLOCK_MONOTONIC, so these are true one-way figures on one host), and where the
+sink took the kernel's RX stamps, the same latency split at that stamp into
+the stack part (send -> kernel stamp) and the wake-up part (kernel stamp ->
+user receive): raw.latency_ns.stack / .wakeup (harness/timestamps.h)."""
 import numpy as np
 
 from .. import charts, fmt
@@ -37,6 +40,33 @@ right way to combine percentiles, which cannot be averaged. {{ csv }}</p>
  </tbody>
 </table>
 </div>
+{% if split %}
+<h3>Stack vs wake-up</h3>
+<p class="note">The same packets' latency split at the kernel's RX stamp: <em>stack</em> is
+send → kernel stamp (the generator's syscall, veth, backlog, NAPI and protocol), <em>wake-up</em>
+is kernel stamp → the sink reading the packet (queueing in the socket or ring, then the
+scheduler waking the sink). Per packet the two add up to the total above. Repetitions merged
+by histogram. <em>stamp</em> says which kernel stamp was used; <em>hardware</em> why NIC stamps
+were not (the interface's own answer).</p>
+<div class="scroll">
+<table class="compact">
+ <thead><tr><th>generator → sink</th><th>payload</th><th>offered</th><th>stamp</th>
+  <th class="num">stamped</th>
+  <th class="num">stack p50</th><th class="num">stack p99</th>
+  <th class="num">wake-up p50</th><th class="num">wake-up p99</th>
+  <th class="num">total p50</th><th>hardware</th></tr></thead>
+ <tbody>
+ {% for r in split %}
+  <tr><td>{{ r.pair }}</td><td>{{ fmt.size(r.payload) }}</td><td>{{ r.rate_label }}</td>
+   <td>{{ r.source }}</td><td class="num">{{ r.stamped }}</td>
+   <td class="num">{{ fmt.ns(r.stack_p50) }}</td><td class="num">{{ fmt.ns(r.stack_p99) }}</td>
+   <td class="num">{{ fmt.ns(r.wakeup_p50) }}</td><td class="num">{{ fmt.ns(r.wakeup_p99) }}</td>
+   <td class="num">{{ fmt.ns(r.total_p50) }}</td><td>{{ r.hardware }}</td></tr>
+ {% endfor %}
+ </tbody>
+</table>
+</div>
+{% endif %}
 """
 
 
@@ -45,11 +75,14 @@ def _max(record):
     return lat.get("max") if isinstance(lat, dict) else None
 
 
-def merged_histogram(records):
-    """{bucket upper bound ns: count} summed over the records' latency histograms."""
+def merged_histogram(records, part=None):
+    """{bucket upper bound ns: count} summed over the records' latency histograms
+    (part: None for the total, "stack" or "wakeup" for the split)."""
     out = {}
     for rec in records:
         lat = (rec.get("raw") or {}).get("latency_ns") or {}
+        if part and isinstance(lat, dict):
+            lat = lat.get(part) or {}
         for upper, n in (lat.get("buckets") or []) if isinstance(lat, dict) else []:
             out[int(upper)] = out.get(int(upper), 0) + int(n)
     return out
@@ -85,6 +118,47 @@ def cdf_chart(series):
     return charts.svg(fig, "Latency CDF per configuration, repetitions merged")
 
 
+def _stamps(rec):
+    lat = (rec.get("raw") or {}).get("latency_ns") or {}
+    st = lat.get("stamps") if isinstance(lat, dict) else None
+    return st if isinstance(st, dict) else {}
+
+
+def stamp_source(records):
+    """Which kernel stamp the records' packets carried: "software", "hardware",
+    a mix of them joined by " + ", or None when none was taken."""
+    seen = []
+    for rec in records:
+        src = _stamps(rec).get("source")
+        if src and src != "none" and src not in seen:
+            seen.append(src)
+    return " + ".join(seen) if seen else None
+
+
+def hardware_note(records):
+    """The first record's hardware stamp answer: "used", or its reason."""
+    for rec in records:
+        ts = (rec.get("raw") or {}).get("timestamps")
+        if isinstance(ts, dict):
+            return "used" if ts.get("hardware") else (ts.get("hardware_reason") or "not used")
+    return "—"
+
+
+def split_row(r, records):
+    """The stack/wake-up row of one configuration, or None without stamps."""
+    stack, wakeup = merged_histogram(records, "stack"), merged_histogram(records, "wakeup")
+    if not stack:
+        return None
+    stamped = sum(int(_stamps(rec).get("software") or 0) + int(_stamps(rec).get("hardware") or 0)
+                  for rec in records)
+    total = merged_histogram(records)
+    return {"pair": r["pair"], "payload": r["params.payload_bytes"], "rate_label": r["rate_label"],
+            "source": stamp_source(records) or "none", "stamped": stamped,
+            "stack_p50": quantile(stack, 0.5), "stack_p99": quantile(stack, 0.99),
+            "wakeup_p50": quantile(wakeup, 0.5), "wakeup_p99": quantile(wakeup, 0.99),
+            "total_p50": quantile(total, 0.5), "hardware": hardware_note(records)}
+
+
 # More lines than this make the CDF unreadable; the table has every configuration.
 CDF_MAX_LINES = 10
 
@@ -100,11 +174,16 @@ def render(run):
     agg = by_config(m, METRICS)
     rows = []
     series = []
+    split = []
     for _, r in agg.iterrows():
         if not r["derived.latency_p50_ns.n"]:
             continue
         r = r.copy()
-        hist = merged_histogram(m[m["config"] == r["config"]]["record"])
+        records = list(m[m["config"] == r["config"]]["record"])
+        hist = merged_histogram(records)
+        row = split_row(r, records)
+        if row:
+            split.append(row)
         r["merged_p50"], r["merged_p99"], r["merged_p999"] = (quantile(hist, q)
                                                               for q in (0.5, 0.99, 0.999))
         if hist and len(series) < CDF_MAX_LINES:
@@ -120,4 +199,5 @@ def render(run):
                           ("p999_ns", "derived.latency_p999_ns.med"),
                           ("max_ns", "latency_max_ns.med"), ("n", "derived.latency_p50_ns.n")],
                    "latency.csv")
-    return TITLE, fragment(TEMPLATE, rows=rows, csv=csv, cdf=cdf_chart(series) if series else None)
+    return TITLE, fragment(TEMPLATE, rows=rows, csv=csv, cdf=cdf_chart(series) if series else None,
+                           split=split)

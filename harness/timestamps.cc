@@ -1,0 +1,292 @@
+#include "harness/timestamps.h"
+
+#include <linux/ethtool.h>
+#include <linux/if_packet.h>
+#include <linux/net_tstamp.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/errqueue.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "harness/accounting.h"
+#include "harness/errors.h"
+
+// glibc aliases SO_TIMESTAMPING to the _OLD or _NEW number by time_t width;
+// a kernel answers with the one the socket option was set with, so both are read.
+#ifndef SO_TIMESTAMPING_OLD
+#define SO_TIMESTAMPING_OLD 37
+#endif
+#ifndef SO_TIMESTAMPING_NEW
+#define SO_TIMESTAMPING_NEW 65
+#endif
+
+namespace zc {
+namespace {
+
+constexpr uint32_t kSoftwareFlags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+constexpr uint32_t kHardwareFlags = SOF_TIMESTAMPING_RX_HARDWARE | SOF_TIMESTAMPING_RAW_HARDWARE;
+
+uint64_t ts_ns(int64_t sec, int64_t nsec) {
+  if (sec <= 0 && nsec <= 0) return 0;
+  return uint64_t(sec) * 1000000000ull + uint64_t(nsec);
+}
+
+uint64_t clock_ns(clockid_t c) {
+  timespec ts{};
+  clock_gettime(c, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+// One datagram socket per ioctl, in the calling thread's namespace.
+class IfIoctl {
+ public:
+  explicit IfIoctl(const std::string& ifname) {
+    if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+      throw UsageError("interface name '" + ifname + "' is empty or longer than IFNAMSIZ-1 (15)");
+    fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) throw EnvError(errno_text("socket(AF_INET, SOCK_DGRAM) for interface ioctls", errno), errno);
+    std::strncpy(ifr_.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
+  }
+  ~IfIoctl() { close(fd_); }
+  // 0 or the errno.
+  int call(unsigned long req, void* data) {
+    ifr_.ifr_data = static_cast<char*>(data);
+    return ioctl(fd_, req, &ifr_) < 0 ? errno : 0;
+  }
+
+ private:
+  int fd_ = -1;
+  ifreq ifr_{};
+};
+
+const char* tx_type_name(int t) {
+  switch (t) {
+    case HWTSTAMP_TX_OFF: return "off";
+    case HWTSTAMP_TX_ON: return "on";
+    case HWTSTAMP_TX_ONESTEP_SYNC: return "onestep_sync";
+    default: return "other";
+  }
+}
+
+}  // namespace
+
+void StampCounts::merge(const StampCounts& o) {
+  software += o.software;
+  hardware += o.hardware;
+  unstamped += o.unstamped;
+  order_violations += o.order_violations;
+  control_truncated += o.control_truncated;
+}
+
+void enable_socket_rx_timestamps(int fd, bool hardware) {
+  uint32_t flags = kSoftwareFlags | (hardware ? kHardwareFlags : 0);
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags) < 0)
+    throw EnvError(errno_text(std::string("setsockopt(SO_TIMESTAMPING, RX_SOFTWARE|SOFTWARE") +
+                                  (hardware ? "|RX_HARDWARE|RAW_HARDWARE" : "") + ")",
+                              errno),
+                   errno);
+}
+
+void enable_packet_rx_timestamps(int fd, bool hardware) {
+  enable_socket_rx_timestamps(fd, hardware);
+  // tpacket_get_timestamp prefers the raw hardware stamp when this asks for it.
+  int which = hardware ? int(SOF_TIMESTAMPING_RAW_HARDWARE) : int(SOF_TIMESTAMPING_SOFTWARE);
+  if (setsockopt(fd, SOL_PACKET, PACKET_TIMESTAMP, &which, sizeof which) < 0)
+    throw EnvError(errno_text("setsockopt(PACKET_TIMESTAMP)", errno), errno);
+}
+
+KernelStamp parse_rx_stamp(const msghdr& msg) {
+  KernelStamp k;
+  if (!msg.msg_control || msg.msg_controllen < sizeof(cmsghdr)) return k;
+  msghdr& m = const_cast<msghdr&>(msg);  // CMSG_NXTHDR takes a non-const pointer, reads only
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    const size_t data = c->cmsg_len - CMSG_LEN(0);
+    if (c->cmsg_type == SO_TIMESTAMPING_NEW && data >= sizeof(scm_timestamping64)) {
+      scm_timestamping64 t;
+      std::memcpy(&t, CMSG_DATA(c), sizeof t);
+      k.software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
+      k.hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
+    } else if (c->cmsg_type == SO_TIMESTAMPING_OLD && data >= sizeof(scm_timestamping)) {
+      scm_timestamping t;
+      std::memcpy(&t, CMSG_DATA(c), sizeof t);
+      k.software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
+      k.hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
+    }
+  }
+  return k;
+}
+
+KernelStamp tpacket_stamp(uint32_t tp_status, uint64_t ns) {
+  KernelStamp k;
+  if (tp_status & TP_STATUS_TS_RAW_HARDWARE)
+    k.hardware_ns = ns;
+  else if (tp_status & TP_STATUS_TS_SOFTWARE)
+    k.software_ns = ns;
+  // Neither flag: ktime_get_real at tpacket_rcv, not the skb's stamp.
+  return k;
+}
+
+int64_t realtime_minus_monotonic_ns() {
+  // A preemption between the reads widens the bracket (by milliseconds under
+  // load: recv's conformance check saw stamps "outside" their packet's life
+  // from one such read), so the narrowest of a few brackets is kept.
+  int64_t best = 0;
+  uint64_t best_width = UINT64_MAX;
+  for (int i = 0; i < 4 && best_width > 1000; ++i) {
+    const uint64_t m1 = clock_ns(CLOCK_MONOTONIC);
+    const uint64_t r = clock_ns(CLOCK_REALTIME);
+    const uint64_t m2 = clock_ns(CLOCK_MONOTONIC);
+    if (m2 - m1 < best_width) best_width = m2 - m1, best = int64_t(r) - int64_t(m1 + (m2 - m1) / 2);
+  }
+  return best;
+}
+
+bool split_latency(uint64_t tx_mono, uint64_t user_mono, uint64_t kernel_real, int64_t offset, uint64_t* stack,
+                   uint64_t* wakeup) {
+  const int64_t k = int64_t(kernel_real) - offset;
+  if (k < int64_t(tx_mono) || k > int64_t(user_mono)) return false;
+  *stack = uint64_t(k) - tx_mono;
+  *wakeup = user_mono - uint64_t(k);
+  return true;
+}
+
+void add_latency_split_json(nlohmann::json& latency, const LatencyHistogram& stack, const LatencyHistogram& wakeup,
+                            const StampCounts& c) {
+  latency["stack"] = latency_histogram_json(stack);
+  latency["wakeup"] = latency_histogram_json(wakeup);
+  const char* source = c.software ? "software" : c.hardware ? "hardware" : "none";
+  latency["stamps"] = {{"software", c.software},
+                       {"hardware", c.hardware},
+                       {"unstamped", c.unstamped},
+                       {"order_violations", c.order_violations},
+                       {"control_truncated", c.control_truncated},
+                       {"split_source", c.software ? "software" : "none"},
+                       {"source", source},
+                       {"clock", "kernel CLOCK_REALTIME stamp converted to CLOCK_MONOTONIC per batch"}};
+}
+
+HwStampProbe probe_hw_timestamps(const std::string& ifname) {
+  HwStampProbe p;
+  IfIoctl io(ifname);
+  ethtool_drvinfo d{};
+  d.cmd = ETHTOOL_GDRVINFO;
+  if (io.call(SIOCETHTOOL, &d) == 0) p.driver = std::string(d.driver, strnlen(d.driver, sizeof d.driver));
+  const std::string who = p.driver.empty() ? ifname : p.driver;
+  ethtool_ts_info ti{};
+  ti.cmd = ETHTOOL_GET_TS_INFO;
+  if (int e = io.call(SIOCETHTOOL, &ti)) {
+    p.reason = errno_text(who + " on " + ifname + ": ETHTOOL_GET_TS_INFO", e);
+    return p;
+  }
+  p.so_timestamping = ti.so_timestamping;
+  p.phc_index = ti.phc_index;
+  p.rx_filters = ti.rx_filters;
+  p.hardware = (ti.so_timestamping & kHardwareFlags) == kHardwareFlags;
+  if (!p.hardware) {
+    p.reason = who + " reports no SOF_TIMESTAMPING_" +
+               ((ti.so_timestamping & SOF_TIMESTAMPING_RX_HARDWARE) ? "RAW_HARDWARE" : "RX_HARDWARE") +
+               " (ETHTOOL_GET_TS_INFO)";
+  } else if (!(ti.rx_filters & ((1u << HWTSTAMP_FILTER_ALL) | (1u << HWTSTAMP_FILTER_SOME)))) {
+    p.hardware = false;
+    p.reason = who + " stamps in hardware only for filtered (PTP) packets: rx_filters 0x" +
+               [](uint32_t v) {
+                 char b[16];
+                 std::snprintf(b, sizeof b, "%x", v);
+                 return std::string(b);
+               }(ti.rx_filters) +
+               " lacks HWTSTAMP_FILTER_ALL (ETHTOOL_GET_TS_INFO)";
+  }
+  return p;
+}
+
+nlohmann::json timestamps_json(bool software, const HwStampProbe& hw, bool hardware_enabled) {
+  nlohmann::json j{{"software", software},
+                   {"hardware", hw.hardware && hardware_enabled},
+                   {"hardware_capable", hw.hardware},
+                   {"driver", hw.driver},
+                   {"phc_index", hw.phc_index}};
+  if (!hw.hardware)
+    j["hardware_reason"] = hw.reason;
+  else if (!hardware_enabled)
+    j["hardware_reason"] = "the interface supports RX hardware stamps; not enabled (--hw-timestamps)";
+  return j;
+}
+
+nlohmann::json sink_stamp_capability(const std::string& ifname) {
+  HwStampProbe hw;
+  try {
+    hw = probe_hw_timestamps(ifname);
+  } catch (const Error& e) {
+    hw.reason = e.what();
+  }
+  return timestamps_json(true, hw, false);
+}
+
+nlohmann::json sink_timestamps(const nlohmann::json& rx) {
+  if (!rx.is_object()) return nullptr;
+  if (rx.contains("timestamps")) return rx["timestamps"];
+  if (rx.contains("workers") && rx["workers"].is_array() && !rx["workers"].empty() &&
+      rx["workers"][0].is_object() && rx["workers"][0].contains("timestamps"))
+    return rx["workers"][0]["timestamps"];
+  return nullptr;
+}
+
+HwTstampConfig read_hwtstamp(const std::string& ifname) {
+  IfIoctl io(ifname);
+  hwtstamp_config cfg{};
+  if (int e = io.call(SIOCGHWTSTAMP, &cfg))
+    throw EnvError(errno_text(ifname + ": SIOCGHWTSTAMP (reading the hardware timestamping configuration)", e), e);
+  return {cfg.tx_type, cfg.rx_filter};
+}
+
+HwTstampConfig write_hwtstamp(const std::string& ifname, HwTstampConfig want) {
+  IfIoctl io(ifname);
+  hwtstamp_config cfg{};
+  cfg.tx_type = want.tx_type;
+  cfg.rx_filter = want.rx_filter;
+  if (int e = io.call(SIOCSHWTSTAMP, &cfg))
+    throw EnvError(errno_text(ifname + ": SIOCSHWTSTAMP tx_type " + std::to_string(want.tx_type) + " rx_filter " +
+                                  std::to_string(want.rx_filter),
+                              e),
+                   e);
+  return {cfg.tx_type, cfg.rx_filter};  // the driver writes back what it set
+}
+
+HwTimestampGuard::HwTimestampGuard(const std::string& ifname) : ifname_(ifname) {
+  old_ = read_hwtstamp(ifname);
+  new_ = write_hwtstamp(ifname, HwTstampConfig{old_.tx_type, HWTSTAMP_FILTER_ALL});
+  active_ = true;
+}
+
+void HwTimestampGuard::restore() {
+  if (!active_) return;
+  active_ = false;
+  write_hwtstamp(ifname_, old_);
+}
+
+HwTimestampGuard::~HwTimestampGuard() {
+  try {
+    restore();
+  } catch (const Error& e) {
+    // A destructor cannot throw: the failed restore is said on stderr (the
+    // caller that restores explicitly gets the exception).
+    std::fprintf(stderr, "zcbench: %s\n", e.what());
+  }
+}
+
+nlohmann::json HwTimestampGuard::before() const {
+  return {{"tx_type", tx_type_name(old_.tx_type)}, {"rx_filter", old_.rx_filter}};
+}
+nlohmann::json HwTimestampGuard::after() const {
+  return {{"tx_type", tx_type_name(new_.tx_type)}, {"rx_filter", new_.rx_filter}};
+}
+
+}  // namespace zc
