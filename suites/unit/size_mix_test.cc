@@ -126,10 +126,11 @@ TEST(size_mix, DerivedRatesUseTheMixMeanFrame) {
 }
 
 // A TX driver that keeps every datagram it was handed (as the kernel would
-// see it: the first `length` bytes), accepting all but every 5th commit's
-// last packet, to show retries keep their size.
+// see it: the first `length` bytes); with refuse_every = n it refuses the
+// last packet of every n-th commit, to show retries keep their size.
 class RecordingTx : public TxDriver {
  public:
+  explicit RecordingTx(size_t refuse_every) : refuse_every_(refuse_every) {}
   void open(const TxContext& ctx) override {
     payload_ = ctx.payload_bytes;
     storage_.resize(8 * payload_);
@@ -142,53 +143,67 @@ class RecordingTx : public TxDriver {
   std::span<uint8_t* const> acquire(size_t n) override { return {ptrs_.data(), std::min<size_t>(n, 8)}; }
   size_t commit(size_t k, int, std::span<const size_t> lengths) override {
     EXPECT_EQ(lengths.size(), k);
-    size_t take = (++commits_ % 5 == 0 && k > 1) ? k - 1 : k;
+    size_t take = (refuse_every_ && ++commits_ % refuse_every_ == 0 && k > 1) ? k - 1 : k;
     for (size_t i = 0; i < take; ++i) sent.emplace_back(ptrs_[i], ptrs_[i] + lengths[i]);
     return take;
   }
   std::vector<std::vector<uint8_t>> sent;
 
  private:
-  size_t payload_ = 0, commits_ = 0;
+  size_t refuse_every_ = 0, payload_ = 0, commits_ = 0;
   std::vector<uint8_t> storage_;
   std::vector<uint8_t*> ptrs_;
 };
 
-TEST(size_mix, FloodSendsTheMixExactlyAndEveryPacketChecks) {
-  auto m = SizeMix::parse("64:7,576:4,1518:1");
+struct MixFlood {
+  std::shared_ptr<const SizeMix> mix;
   RecordingTx tx;
-  TxContext ctx;
-  ctx.payload_bytes = m->largest_payload();
-  ctx.min_payload_bytes = m->smallest_payload();
-  tx.open(ctx);
-  FloodSpec spec;
-  spec.payload_bytes = m->largest_payload();
-  spec.flows = 2;
-  spec.max_packets = 1200;
-  spec.end_ns = UINT64_MAX;
-  spec.mix = m;
-  FloodGenerator gen(tx, spec);
-  std::atomic<bool> stop{false};
-  gen.run(0, stop);
-  ASSERT_EQ(gen.sent(), 1200u);
-  ASSERT_EQ(tx.sent.size(), 1200u);
-  // Two flows of 600 packets each = 50 whole periods each: exact weights.
-  const std::vector<uint64_t>& by = gen.sent_by_size();
-  ASSERT_EQ(by.size(), 3u);
-  EXPECT_EQ(by[0], 700u);
-  EXPECT_EQ(by[1], 400u);
-  EXPECT_EQ(by[2], 100u);
-  EXPECT_EQ(gen.stats()["sent_by_size"], nlohmann::json({700, 400, 100}));
+  std::vector<uint64_t> sent_by_size;
+  uint64_t sent = 0;
+  MixFlood(const char* text, uint64_t count, size_t refuse_every) : mix(SizeMix::parse(text)), tx(refuse_every) {
+    TxContext ctx;
+    ctx.payload_bytes = mix->largest_payload();
+    ctx.min_payload_bytes = mix->smallest_payload();
+    tx.open(ctx);
+    FloodSpec spec;
+    spec.payload_bytes = mix->largest_payload();
+    spec.flows = 2;
+    spec.max_packets = count;
+    spec.end_ns = UINT64_MAX;
+    spec.mix = mix;
+    FloodGenerator gen(tx, spec);
+    std::atomic<bool> stop{false};
+    gen.run(0, stop);
+    sent = gen.sent();
+    sent_by_size = gen.sent_by_size();
+    EXPECT_EQ(gen.stats()["sent_by_size"], nlohmann::json(sent_by_size));
+  }
+};
+
+TEST(size_mix, FloodSendsWholePeriodsExactly) {
+  // No refusals: commits of 8 alternate the two flows, 600 packets each =
+  // 50 whole periods per flow, so exactly the weights.
+  MixFlood f("64:7,576:4,1518:1", 1200, 0);
+  ASSERT_EQ(f.sent, 1200u);
+  ASSERT_EQ(f.tx.sent.size(), 1200u);
+  EXPECT_EQ(f.sent_by_size, (std::vector<uint64_t>{700, 400, 100}));
+}
+
+TEST(size_mix, RetriesKeepTheirSizeAndEverySinkPacketChecks) {
+  MixFlood f("64:7,576:4,1518:1", 1000, 5);
+  ASSERT_EQ(f.sent, 1000u);
+  ASSERT_EQ(f.tx.sent.size(), 1000u);
   Accounting a(AccountingMode::full, 2);
-  a.set_size_mix(m);
+  a.set_size_mix(f.mix);
   a.begin_batch();
-  for (const auto& p : tx.sent) a.on_packet(p.data(), p.size());
+  for (const auto& p : f.tx.sent) a.on_packet(p.data(), p.size());
   EXPECT_EQ(a.corrupt(), 0u);
   EXPECT_EQ(a.foreign(), 0u);
-  EXPECT_EQ(a.unique(), 1200u);
-  EXPECT_EQ(a.by_size()[0].received, 700u);
-  EXPECT_EQ(a.by_size()[1].received, 400u);
-  EXPECT_EQ(a.by_size()[2].received, 100u);
+  EXPECT_EQ(a.unique(), 1000u);
+  EXPECT_EQ(a.sequence_json().value("gaps", uint64_t(1)), 0u) << "a refused packet was resent with its seq";
+  ASSERT_EQ(a.by_size().size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(a.by_size()[i].received, f.sent_by_size[i]) << i;
+  EXPECT_EQ(f.sent_by_size[0] + f.sent_by_size[1] + f.sent_by_size[2], 1000u);
 }
 
 }  // namespace
