@@ -32,7 +32,7 @@ struct FloodSpec {
   int workers = 1;
   // A frame-size mix: packet seq of each flow has payload mix->payload_at(seq)
   // (payload_bytes is then the mix's largest). Null: every packet payload_bytes.
-  std::shared_ptr<const SizeMix> mix;
+  std::shared_ptr<const SizeMix> mix = nullptr;
 };
 
 // Worker w's share of a trial's rate and count, so that the shares add up to

@@ -79,7 +79,8 @@ void validate_step(TrialRun& run) {
 
   std::ostringstream name;
   name << (run.gen_info->tx_transport ? spec.tx.name : spec.generator.to_string()) << "->" << spec.rx.to_string() << " "
-       << spec.payload_bytes << "B " << format_rate(spec.rate_pps) << " #" << spec.repetition;
+       << (spec.size_mix.empty() ? std::to_string(spec.payload_bytes) + "B" : "IMIX " + spec.size_mix) << " "
+       << format_rate(spec.rate_pps) << " #" << spec.repetition;
   run.record = {{"kind", "trial"},     {"suite", spec.suite},   {"name", name.str()},
                 {"command", trial_command(spec)},
                 {"params", trial_params_block(run)},
