@@ -119,7 +119,7 @@ void validate_size_mix(const std::string& size_mix, const DriverInfo* tx) {
   for (const auto& d : all_drivers())
     if (d.direction == Direction::tx && d.tx_mixed_lengths) can += (can.empty() ? "" : ", ") + d.name;
   if (!tx)
-    throw UsageError("--size " + size_mix + ": a frame-size mix is sent by the flood generator only (--gen flood); "
+    throw UsageError("--size " + size_mix + ": a frame-size mix is sent by the flood generator only (--generator flood); "
                      "give one size, or --tx one of: " + can);
   throw UsageError("--size " + size_mix + ": tx " + tx->name + " sends one payload size per trial; a mix needs --tx " +
                    "one of: " + can);
