@@ -233,6 +233,8 @@ class AfXdpTx : public TxDriver {
     }
     taken_.reserve(cfg_.batch);
     ptrs_.reserve(cfg_.batch);
+    mixed_ = ctx.mixed_lengths();
+    payload_sum_ = ones_complement_add(0, f0 + kXskFrameHeaders, payload_);
   }
 
   size_t max_batch() const override { return cfg_.batch; }
@@ -250,7 +252,7 @@ class AfXdpTx : public TxDriver {
     return {ptrs_.data(), ptrs_.size()};
   }
 
-  size_t commit(size_t k, int flow) override {
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
     uint32_t idx = 0;
     uint32_t got = std::min<uint32_t>(uint32_t(k), xsk_prod_nb_free(&xsk_.tx, uint32_t(k)));
     if (got && xsk_ring_prod__reserve(&xsk_.tx, got, &idx) != got) got = 0;
@@ -258,13 +260,14 @@ class AfXdpTx : public TxDriver {
     for (uint32_t i = 0; i < got; ++i) {
       uint8_t* f = ptrs_[i] - kXskFrameHeaders;
       store_be16(f + 34, flow_port_[fl]);
-      const uint16_t csum = payload_ >= kFloodExtendedMin
+      const uint16_t csum = mixed_ ? set_payload_length(f, flow_port_[fl], lengths[i])
+                            : payload_ >= kFloodExtendedMin
                                 ? flow_csum_[fl]
                                 : fold_udp(ones_complement_add(flow_hdr_sum_[fl], ptrs_[i], payload_));
       store_be16(f + 40, csum);
       xdp_desc* d = xsk_ring_prod__tx_desc(&xsk_.tx, idx + i);
       d->addr = taken_[i];
-      d->len = frame_len_;
+      d->len = mixed_ ? uint32_t(lengths[i] + kXskFrameHeaders) : frame_len_;
       d->options = 0;
     }
     if (got) {
@@ -327,13 +330,30 @@ class AfXdpTx : public TxDriver {
     flood_write_payload(f + kXskFrameHeaders, payload_, FloodHeader{});
   }
 
+  // A frame-size mix: this UMEM frame leaves with a `len`-byte payload (a
+  // frame is reused at any length). Rewrites the IPv4 and UDP lengths and
+  // returns the UDP checksum: a payload carrying the flood checksum (>= 24
+  // bytes) has the same ones' complement sum at every length (payload_sum_),
+  // shorter ones are summed.
+  uint16_t set_payload_length(uint8_t* f, uint16_t port, size_t len) {
+    store_be16(f + 16, uint16_t(20 + 8 + len));
+    store_be16(f + 24, 0);
+    store_be16(f + 24, ones_complement_fold(ones_complement_add(0, f + 14, 20)));
+    store_be16(f + 38, uint16_t(8 + len));
+    const uint32_t body = len >= kFloodExtendedMin ? payload_sum_ : ones_complement_add(0, f + kXskFrameHeaders, len);
+    uint64_t sum = uint64_t(udp_header_sum(f, port, len)) + body;
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    return fold_udp(uint32_t(sum));
+  }
+
   // Pseudo header + UDP header (checksum field 0) of a frame with source port `port`.
-  uint32_t udp_header_sum(const uint8_t* f, uint16_t port) const {
+  uint32_t udp_header_sum(const uint8_t* f, uint16_t port, size_t payload = 0) const {
+    if (!payload) payload = payload_;
     uint8_t pseudo[12];
     std::memcpy(pseudo, f + 26, 8);  // source and destination address
     pseudo[8] = 0;
     pseudo[9] = 17;
-    store_be16(pseudo + 10, uint16_t(8 + payload_));
+    store_be16(pseudo + 10, uint16_t(8 + payload));
     uint8_t udp[8];
     std::memcpy(udp, f + 34, 8);
     store_be16(udp, port);
@@ -378,6 +398,8 @@ class AfXdpTx : public TxDriver {
   XskSocket xsk_;
   size_t payload_ = 0;
   uint32_t frame_len_ = 0;
+  bool mixed_ = false;        // a frame-size mix: lengths set per packet
+  uint32_t payload_sum_ = 0;  // ones' complement sum of a flood payload >= 24 bytes
   std::vector<uint64_t> free_, taken_;
   std::vector<uint8_t*> ptrs_;
   std::vector<uint16_t> flow_port_, flow_csum_;
@@ -404,6 +426,7 @@ DriverInfo af_xdp_tx_driver_info() {
   d.direction = Direction::tx;
   d.description = "AF_XDP socket (libxdp xsk): prebuilt Ethernet/IPv4/UDP frames in the UMEM, TX ring + sendto kicks";
   d.options = xsk_option_specs(Direction::tx);
+  d.tx_mixed_lengths = true;
   d.probe = probe_af_xdp;
   d.make_tx = [] { return std::make_unique<AfXdpTx>(); };
   return d;

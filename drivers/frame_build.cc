@@ -49,6 +49,13 @@ void build_udp_frame_headers(uint8_t* frame, const FrameAddresses& a, size_t pay
   put16(udp + 6, 0);
 }
 
+void set_frame_payload_length(uint8_t* frame, size_t payload_bytes) {
+  uint8_t* ip = frame + kEthHeaderBytes;
+  put16(ip + 2, uint16_t(kIpv4HeaderBytes + kUdpHeaderBytes + payload_bytes));
+  put16(ip + 10, ipv4_header_checksum(ip));
+  put16(ip + kIpv4HeaderBytes + 4, uint16_t(kUdpHeaderBytes + payload_bytes));
+}
+
 void set_frame_src_port(uint8_t* frame, uint16_t port) { put16(frame + kEthHeaderBytes + kIpv4HeaderBytes, port); }
 
 }  // namespace zc

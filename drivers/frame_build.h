@@ -33,6 +33,11 @@ void build_udp_frame_headers(uint8_t* frame, const FrameAddresses& a, size_t pay
 // Rewrites the UDP source port of a frame built above (UDP checksum stays 0).
 void set_frame_src_port(uint8_t* frame, uint16_t port);
 
+// Rewrites the IPv4 total length (and header checksum) and the UDP length of
+// a frame built above for a payload of `payload_bytes` (a frame-size mix
+// reuses one slot at several lengths).
+void set_frame_payload_length(uint8_t* frame, size_t payload_bytes);
+
 // RFC 1071 checksum of an IPv4 header (exposed for tests).
 uint16_t ipv4_header_checksum(const uint8_t* ip_header);
 

@@ -39,10 +39,11 @@ class UringSendTx : public TxDriver {
 
   std::span<uint8_t* const> acquire(size_t n) override { return {ptrs_.data(), std::min<size_t>(n, batch_)}; }
 
-  size_t commit(size_t k, int flow) override {
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
     // Every buffer of the batch is read by the kernel before its CQE, so
     // waiting for all k CQEs makes the buffers free again for the next batch.
-    queue_linked_sends(*ring_, socks_[size_t(flow)].get(), ptrs_.data(), unsigned(k), payload_, false, ids_.data());
+    queue_linked_sends(*ring_, socks_[size_t(flow)].get(), ptrs_.data(), unsigned(k), lengths.data(), false,
+                       ids_.data());
     int rc = io_uring_submit(ring_->get());
     if (rc < 0) throw EnvError(errno_text("io_uring_submit", -rc), -rc);
     ++submits_;
@@ -55,11 +56,11 @@ class UringSendTx : public TxDriver {
       io_uring_cqe_seen(ring_->get(), cqe);
     }
     size_t accepted = 0;
-    while (accepted < k && results_[accepted] == int(payload_)) ++accepted;
+    while (accepted < k && results_[accepted] == int(lengths[accepted])) ++accepted;
     if (accepted < k) {
       int res = results_[accepted];
       if (res >= 0)
-        throw InternalError("io_uring send of a " + std::to_string(payload_) + "-byte datagram returned " +
+        throw InternalError("io_uring send of a " + std::to_string(lengths[accepted]) + "-byte datagram returned " +
                             std::to_string(res));
       if (res == -EAGAIN || res == -ENOBUFS || res == -EINTR || is_icmp_soft_error(-res))
         ++refused_;
@@ -97,6 +98,7 @@ DriverInfo io_uring_send_driver_info() {
   d.direction = Direction::tx;
   d.description = "io_uring IORING_OP_SEND, linked batches per submission, one UDP socket per flow";
   d.options = {uring_batch_option(), sq_depth_option(), sqpoll_option(), sndbuf_option()};
+  d.tx_mixed_lengths = true;
   d.probe = [] { return probe_io_uring({IORING_OP_SEND}, {"IORING_OP_SEND"}); };
   d.make_tx = [] { return std::make_unique<UringSendTx>(); };
   return d;

@@ -64,10 +64,10 @@ class UringSendZcTx : public TxDriver {
     return {acquired_ptrs_.data(), acquired_ptrs_.size()};
   }
 
-  size_t commit(size_t k, int flow) override {
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
     std::vector<uint64_t> ids(acquired_.begin(), acquired_.begin() + ptrdiff_t(k));
     for (uint64_t id : ids) had_more_[id] = false;
-    queue_linked_sends(*ring_, socks_[size_t(flow)].get(), acquired_ptrs_.data(), unsigned(k), payload_, true,
+    queue_linked_sends(*ring_, socks_[size_t(flow)].get(), acquired_ptrs_.data(), unsigned(k), lengths.data(), true,
                        ids.data());
     int rc = io_uring_submit(ring_->get());
     if (rc < 0) throw EnvError(errno_text("io_uring_submit", -rc), -rc);
@@ -77,11 +77,11 @@ class UringSendZcTx : public TxDriver {
     pending_results_ = k;
     while (pending_results_ > 0) reap(true);
     size_t accepted = 0;
-    while (accepted < k && results_[ids[accepted]] == int(payload_)) ++accepted;
+    while (accepted < k && results_[ids[accepted]] == int(lengths[accepted])) ++accepted;
     if (accepted < k) {
       int res = results_[ids[accepted]];
       if (res >= 0)
-        throw InternalError("send_zc of a " + std::to_string(payload_) + "-byte datagram returned " +
+        throw InternalError("send_zc of a " + std::to_string(lengths[accepted]) + "-byte datagram returned " +
                             std::to_string(res));
       if (res != -EAGAIN && res != -ENOBUFS && res != -EINTR && !is_icmp_soft_error(-res)) throw EnvError(errno_text("IORING_OP_SEND_ZC", -res), -res);
       ++refused_;
@@ -200,6 +200,7 @@ DriverInfo io_uring_send_zc_driver_info() {
                {"buffers", OptionType::integer, "256", "payload buffers in the pool (in flight until notified)", 1,
                 32768, {}},
                sndbuf_option()};
+  d.tx_mixed_lengths = true;
   d.probe = [] { return probe_io_uring({IORING_OP_SEND_ZC}, {"IORING_OP_SEND_ZC"}); };
   d.make_tx = [] { return std::make_unique<UringSendZcTx>(); };
   return d;

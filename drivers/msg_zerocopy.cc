@@ -56,6 +56,9 @@ class MsgZerocopyTx : public TxDriver {
       throw UsageError("tx msg_zerocopy: buffers=" + std::to_string(pool) + " is below batch=" +
                        std::to_string(batch_) + "; accepted: buffers >= batch");
     tcp_ = ctx.options.text("proto") == "tcp";
+    if (tcp_ && ctx.mixed_lengths())
+      throw UsageError("tx msg_zerocopy proto=tcp: the stream sink cuts records of one payload size, so a "
+                       "frame-size mix cannot be framed; give proto=udp or one --size");
     payload_ = ctx.payload_bytes;
     socks_ = tcp_ ? open_tcp_flows(ctx) : open_flow_sockets(ctx);
     for (auto& s : socks_) {
@@ -90,10 +93,10 @@ class MsgZerocopyTx : public TxDriver {
     return {acquired_ptrs_.data(), acquired_ptrs_.size()};
   }
 
-  size_t commit(size_t k, int flow) override {
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
     size_t accepted = 0;
     for (int attempt = 0; attempt < 4 && accepted == 0; ++attempt) {
-      accepted = tcp_ ? send_tcp(k, flow) : send_udp(k, flow);
+      accepted = tcp_ ? send_tcp(k, flow) : send_udp(k, flow, lengths);
       if (accepted == SIZE_MAX) {
         // ENOBUFS: optmem or locked-page limit; completions release both.
         ++enobufs_;
@@ -167,9 +170,9 @@ class MsgZerocopyTx : public TxDriver {
   }
 
   // Returns datagrams sent, or SIZE_MAX on ENOBUFS with none sent.
-  size_t send_udp(size_t k, int flow) {
+  size_t send_udp(size_t k, int flow, std::span<const size_t> lengths) {
     for (size_t i = 0; i < k; ++i) {
-      iov_[i] = {acquired_ptrs_[i], payload_};
+      iov_[i] = {acquired_ptrs_[i], lengths[i]};
       msgs_[i] = {};
       msgs_[i].msg_hdr.msg_iov = &iov_[i];
       msgs_[i].msg_hdr.msg_iovlen = 1;
@@ -332,6 +335,7 @@ DriverInfo msg_zerocopy_driver_info() {
                 "udp: datagrams to the sink; tcp: a stream to the sink's port (needs a stream sink)", 0, 0,
                 {"udp", "tcp"}},
                sndbuf_option()};
+  d.tx_mixed_lengths = true;  // proto=udp only: open() refuses a mix on proto=tcp
   d.probe = [] {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return Usability{false, errno_text("socket(AF_INET, SOCK_DGRAM)", errno)};

@@ -61,6 +61,9 @@ class SendfileTx : public TxDriver {
   void open(const TxContext& ctx) override {
     tcp_ = proto_is_tcp(ctx.options);
     pwrite_ = ctx.options.text("stamp") == "pwrite";
+    if (tcp_ && ctx.mixed_lengths())
+      throw UsageError("tx sendfile proto=tcp: the stream sink cuts records of one payload size, so a "
+                       "frame-size mix cannot be framed; give proto=udp or one --size");
     payload_ = ctx.payload_bytes;
     batch_ = size_t(ctx.options.integer("batch"));
     chunk_ = size_t(ctx.options.integer("chunk"));
@@ -96,7 +99,9 @@ class SendfileTx : public TxDriver {
                    : std::span<uint8_t* const>{slot_ptrs_.data() + head_, n};
   }
 
-  size_t commit(size_t k, int flow) override {
+  // A mix: slots stay payload_ (the largest) apart; datagram i is the first
+  // lengths[i] bytes of its slot.
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
     const int sock = socks_[size_t(flow)].get();
     if (pwrite_)
       for (size_t i = 0; i < k; ++i) {
@@ -111,15 +116,15 @@ class SendfileTx : public TxDriver {
     } else {
       for (; done < k; ++done) {
         off_t off = off_t((head_ + done) * payload_);
-        ssize_t w = sendfile(sock, file_.get(), &off, payload_);
+        ssize_t w = sendfile(sock, file_.get(), &off, lengths[done]);
         ++sendfile_calls_;
         if (w < 0) {
           if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR) break;
           throw EnvError(errno_text("sendfile(file -> UDP socket)", errno), errno);
         }
-        if (size_t(w) != payload_)
+        if (size_t(w) != lengths[done])
           throw InternalError("sendfile to a UDP socket sent " + std::to_string(w) + " of " +
-                              std::to_string(payload_) + " bytes");
+                              std::to_string(lengths[done]) + " bytes");
       }
     }
     head_ += done;
@@ -182,6 +187,7 @@ DriverInfo sendfile_driver_info() {
                 1ll << 30, {}},
                {"batch", OptionType::integer, "32", "messages per pacing step", 1, 1024, {}},
                sndbuf_option()};
+  d.tx_mixed_lengths = true;  // proto=udp only: open() refuses a mix on proto=tcp
   d.probe = [] { return Usability{}; };
   d.make_tx = [] { return std::make_unique<SendfileTx>(); };
   return d;

@@ -36,7 +36,8 @@ class SendmmsgTx : public TxDriver {
 
   std::span<uint8_t* const> acquire(size_t n) override { return {ptrs_.data(), std::min(n, batch_)}; }
 
-  size_t commit(size_t k, int flow) override {
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
+    for (size_t i = 0; i < k; ++i) iov_[i].iov_len = lengths[i];
     int n = sendmmsg(socks_[size_t(flow)].get(), msgs_.data(), unsigned(k), 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR || is_icmp_soft_error(errno)) return 0;
@@ -62,6 +63,7 @@ DriverInfo sendmmsg_driver_info() {
   d.direction = Direction::tx;
   d.description = "UDP socket per flow, sendmmsg(2) batches";
   d.options = {{"batch", OptionType::integer, "32", "datagrams per sendmmsg call", 1, 1024, {}}, sndbuf_option()};
+  d.tx_mixed_lengths = true;
   d.probe = [] { return Usability{}; };
   d.make_tx = [] { return std::make_unique<SendmmsgTx>(); };
   return d;

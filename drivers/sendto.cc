@@ -30,10 +30,10 @@ class SendtoTx : public TxDriver {
 
   std::span<uint8_t* const> acquire(size_t n) override { return {ptrs_.data(), std::min(n, batch_)}; }
 
-  size_t commit(size_t k, int flow) override {
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
     int fd = socks_[size_t(flow)].get();
     for (size_t i = 0; i < k; ++i) {
-      if (::send(fd, ptrs_[i], payload_, 0) < 0) {
+      if (::send(fd, ptrs_[i], lengths[i], 0) < 0) {
         if (errno == EAGAIN || errno == ENOBUFS || errno == EINTR || is_icmp_soft_error(errno)) return i;
         throw EnvError(errno_text("send", errno), errno);
       }
@@ -58,6 +58,7 @@ DriverInfo sendto_driver_info() {
   d.description = "UDP socket per flow, one send(2) per datagram";
   d.options = {{"batch", OptionType::integer, "32", "datagrams stamped per pacing step (one syscall each)", 1, 1024, {}},
                sndbuf_option()};
+  d.tx_mixed_lengths = true;
   d.probe = [] { return Usability{}; };
   d.make_tx = [] { return std::make_unique<SendtoTx>(); };
   return d;

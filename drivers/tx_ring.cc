@@ -191,6 +191,7 @@ class TxRingTx : public TxDriver {
       build_udp_frame_headers(d, a, ctx.payload_bytes);
       flood_write_payload(d + kFrameHeaderBytes, ctx.payload_bytes, FloodHeader{});
       ring_->set_length(i, uint32_t(frame_bytes));
+      slot_payload_.push_back(ctx.payload_bytes);
       if (ring_->status(i) != TP_STATUS_AVAILABLE)
         throw InternalError("fresh TX ring frame " + std::to_string(i) + " is not TP_STATUS_AVAILABLE");
     }
@@ -229,11 +230,16 @@ class TxRingTx : public TxDriver {
     return {ptrs_.data(), got};
   }
 
-  size_t commit(size_t k, int flow) override {
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
     const uint16_t port = uint16_t(src_port_ + flow);
     for (size_t j = 0; j < k; ++j) {
       size_t i = (head_ + j) % ring_->frame_count();
       set_frame_src_port(ring_->data(i), port);
+      if (lengths[j] != slot_payload_[i]) {  // a frame-size mix: this slot last went out at another length
+        set_frame_payload_length(ring_->data(i), lengths[j]);
+        ring_->set_length(i, uint32_t(kFrameHeaderBytes + lengths[j]));
+        slot_payload_[i] = lengths[j];
+      }
       ring_->set_status(i, TP_STATUS_SEND_REQUEST);
     }
     head_ = (head_ + k) % ring_->frame_count();
@@ -301,6 +307,7 @@ class TxRingTx : public TxDriver {
 
   std::unique_ptr<PacketTxRing> ring_;
   std::vector<uint8_t*> ptrs_;
+  std::vector<size_t> slot_payload_;  // the payload length each slot's headers say
   size_t head_ = 0, pending_ = 0, kick_every_ = 1, max_batch_ = 1;
   size_t payload_bytes_ = 0, frame_bytes_ = 0;
   uint16_t src_port_ = 0;
@@ -333,6 +340,7 @@ DriverInfo tx_ring_driver_info() {
        {}},
       sndbuf_option(),
   };
+  d.tx_mixed_lengths = true;
   d.probe = [] {
     int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
     if (fd < 0) return Usability{false, errno_text("socket(AF_PACKET, SOCK_RAW)", errno)};

@@ -58,7 +58,10 @@ class UdpGsoTx : public TxDriver {
 
   std::span<uint8_t* const> acquire(size_t n) override { return {ptrs_.data(), std::min(n, segments_)}; }
 
-  size_t commit(size_t k, int flow) override {
+  // lengths: all payload_ (tx_mixed_lengths is false: the stack cuts a GSO
+  // send into gso_size pieces, only the last may be shorter, so a mix would
+  // leave as one send per run of equal sizes — no longer the path measured).
+  size_t commit(size_t k, int flow, std::span<const size_t>) override {
     iovec iov{storage_.data(), k * payload_};
     msghdr m{};
     m.msg_iov = &iov;

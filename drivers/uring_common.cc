@@ -118,14 +118,14 @@ OptionSpec uring_batch_option() {
   return {"batch", OptionType::integer, "32", "sends queued per submission (<= sq_depth)", 1, 4096, {}};
 }
 
-unsigned queue_linked_sends(Uring& ring, int fd, uint8_t* const* bufs, unsigned k, size_t len, bool zerocopy,
+unsigned queue_linked_sends(Uring& ring, int fd, uint8_t* const* bufs, unsigned k, const size_t* lens, bool zerocopy,
                             const uint64_t* user_data) {
   for (unsigned i = 0; i < k; ++i) {
     io_uring_sqe* s = ring.sqe();
     if (zerocopy)
-      io_uring_prep_send_zc(s, fd, bufs[i], len, 0, kSendZcReportUsage);
+      io_uring_prep_send_zc(s, fd, bufs[i], lens[i], 0, kSendZcReportUsage);
     else
-      io_uring_prep_send(s, fd, bufs[i], len, 0);
+      io_uring_prep_send(s, fd, bufs[i], lens[i], 0);
     if (i + 1 < k) s->flags |= IOSQE_IO_LINK;
     io_uring_sqe_set_data64(s, user_data[i]);
   }

@@ -76,7 +76,7 @@ OptionSpec uring_batch_option();
 // sends per commit, so a refused send cancels those after it and what was
 // accepted is always a prefix (the generator retries the rest in order).
 // Returns the number of SQEs queued; submission is the caller's.
-unsigned queue_linked_sends(Uring& ring, int fd, uint8_t* const* bufs, unsigned k, size_t len, bool zerocopy,
+unsigned queue_linked_sends(Uring& ring, int fd, uint8_t* const* bufs, unsigned k, const size_t* lens, bool zerocopy,
                             const uint64_t* user_data);
 
 }  // namespace zc

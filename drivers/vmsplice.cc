@@ -43,6 +43,13 @@ class VmspliceTx : public TxDriver {
   void open(const TxContext& ctx) override {
     tcp_ = proto_is_tcp(ctx.options);
     header_send_ = ctx.options.text("header") == "send";
+    if (tcp_ && ctx.mixed_lengths())
+      throw UsageError("tx vmsplice proto=tcp: the stream sink cuts records of one payload size, so a "
+                       "frame-size mix cannot be framed; give proto=udp or one --size");
+    if (header_send_ && ctx.mixed_lengths() && ctx.min_payload_bytes <= kFloodExtendedMin)
+      throw UsageError("tx vmsplice header=send needs a body to splice in every datagram: the mix's smallest "
+                       "payload is " + std::to_string(ctx.min_payload_bytes) + " bytes; accepted: frames above " +
+                       std::to_string(kFloodExtendedMin + 46) + " bytes, or header=splice");
     payload_ = ctx.payload_bytes;
     batch_ = size_t(ctx.options.integer("batch"));
     if (header_send_) {
@@ -81,7 +88,9 @@ class VmspliceTx : public TxDriver {
     return {ptrs_.data() + head_, n};
   }
 
-  size_t commit(size_t k, int flow) override {
+  // A mix (UDP): slots stay payload_ (the largest) apart; datagram i is the
+  // first lengths[i] bytes of its slot.
+  size_t commit(size_t k, int flow, std::span<const size_t> lengths) override {
     const Pipe& pipe = pipes_[size_t(flow)];
     const int sock = socks_[size_t(flow)].get();
     size_t done = 0;
@@ -91,7 +100,7 @@ class VmspliceTx : public TxDriver {
     } else {
       for (; done < k; ++done) {
         const uint8_t* p = header_send_ ? ptrs_[done] : ptrs_[head_ + done];
-        if (!send_one(pipe, sock, p)) break;
+        if (!send_one(pipe, sock, p, lengths[done])) break;
       }
     }
     if (!header_send_) head_ += done;
@@ -110,13 +119,13 @@ class VmspliceTx : public TxDriver {
  private:
   // One message: (header by send,) payload or body through the pipe. UDP: one
   // datagram; false when the socket refused it (nothing of it was sent).
-  bool send_one(const Pipe& pipe, int sock, const uint8_t* p) {
+  bool send_one(const Pipe& pipe, int sock, const uint8_t* p, size_t payload) {
     const uint8_t* spliced = p;
-    size_t len = payload_;
+    size_t len = payload;
     if (header_send_) {
       if (!send_header(sock, p)) return false;
-      spliced = ptrs_[0] + header_;  // every body is the same bytes
-      len = payload_ - header_;
+      spliced = ptrs_[0] + header_;  // every body is the same bytes (a prefix of the largest)
+      len = payload - header_;
     }
     vmsplice_all(pipe, spliced, len);
     if (tcp_) {
@@ -233,6 +242,7 @@ DriverInfo vmsplice_driver_info() {
                 1 << 20, 1ll << 32, {}},
                pipe_size_option("1M"),
                sndbuf_option()};
+  d.tx_mixed_lengths = true;  // proto=udp only: open() refuses a mix on proto=tcp
   d.probe = probe_vmsplice;
   d.make_tx = [] { return std::make_unique<VmspliceTx>(); };
   return d;

@@ -176,11 +176,22 @@ void Accounting::inspect(const uint8_t* payload, size_t len) {
   }
   if (c != FloodCheck::ok) {
     ++corrupt_;
+    if (mix_) ++by_size_[mix_->index_at(h.seq)].corrupt;  // charged to the size its header says
     return;
   }
   if (h.flow >= flows_.size()) {
     ++foreign_;
     return;
+  }
+  if (mix_) {
+    // A truncated or padded packet can still pass the checksum (18..23-byte
+    // payloads carry none): its length must be the one its seq gives.
+    SizeCounts& sc = by_size_[mix_->index_at(h.seq)];
+    if (len != mix_->payload_at(h.seq)) {
+      ++corrupt_, ++sc.corrupt;
+      return;
+    }
+    ++sc.received;
   }
   flows_[h.flow].on_seq(h.seq);
   if (exact_) sets_[h.flow].insert(h.seq);
@@ -207,6 +218,25 @@ void Accounting::inspect_pktgen(const uint8_t* payload, size_t len) {
   uint32_t seq = be32(4);
   pktgen_seq_.on_seq(seq ? seq - 1 : 0);
   if (exact_) pktgen_set_.insert(seq ? seq - 1 : 0);
+}
+
+void Accounting::set_size_mix(std::shared_ptr<const SizeMix> mix) {
+  mix_ = mode_ == AccountingMode::full ? std::move(mix) : nullptr;
+  by_size_.assign(mix_ ? mix_->entries() : 0, SizeCounts{});
+}
+
+void AccountingSet::set_size_mix(const std::shared_ptr<const SizeMix>& mix) {
+  for (auto& w : workers_) w->set_size_mix(mix);
+}
+
+std::vector<SizeCounts> AccountingSet::by_size() const {
+  std::vector<SizeCounts> sum(workers_.at(0)->by_size().size());
+  for (const auto& w : workers_)
+    for (size_t i = 0; i < sum.size(); ++i) {
+      sum[i].received += w->by_size()[i].received;
+      sum[i].corrupt += w->by_size()[i].corrupt;
+    }
+  return sum;
 }
 
 uint64_t Accounting::unique() const {

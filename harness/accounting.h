@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "harness/flood_header.h"
+#include "harness/size_mix.h"
 #include "harness/timestamps.h"
 
 namespace zc {
@@ -143,6 +144,11 @@ class Accounting {
   }
   // AccountingMode::seq: where the counter is (defined in harness/seq_format.cc).
   void set_seq_format(const SeqFormat& f);
+  // A frame-size mix (harness/size_mix.h), full mode: a flood packet must
+  // have the length its sequence number gives, else it is corrupt; counts
+  // per mix entry (by_size()). Before the first packet.
+  void set_size_mix(std::shared_ptr<const SizeMix> mix);
+  const std::vector<SizeCounts>& by_size() const { return by_size_; }
 
   // For sinks that only learn counts, never payloads (xdp_drop's BPF
   // counter): `n` packets of `bytes` UDP payload in all. They count as
@@ -215,6 +221,8 @@ class Accounting {
   uint64_t pktgen_headers_ = 0;
   bool exact_ = false;
   std::vector<SeqSet> sets_;  // per flow, when exact_
+  std::shared_ptr<const SizeMix> mix_;
+  std::vector<SizeCounts> by_size_;  // per mix entry, when mix_
   SeqSet pktgen_set_;         // pktgen mode, when exact_
 };
 
@@ -237,7 +245,11 @@ class AccountingSet {
   AccountingMode mode() const { return mode_; }
 
   void set_latency_window(uint64_t start_ns, uint64_t end_ns);
+  void set_size_mix(const std::shared_ptr<const SizeMix>& mix);
   uint64_t packets() const;  // any time (relaxed sums)
+  // After every sink stopped: per mix entry, summed over workers (empty
+  // without a mix or when the mode checks no headers).
+  std::vector<SizeCounts> by_size() const;
 
   // After every sink stopped.
   uint64_t bytes() const;

@@ -7,6 +7,7 @@
 
 #include "harness/attribution.h"
 #include "harness/contamination.h"
+#include "harness/size_mix.h"
 #include "harness/trial.h"
 #include "harness/vocabulary.h"
 
@@ -27,17 +28,24 @@ json derive_trial(const json& params, const json& raw) {
   double window_s = double(get_u64(raw, "window_ns")) / 1e9;
   uint64_t rx_win = get_u64(raw, "received_in_window");
   uint64_t tx_win = get_u64(raw, "sent_in_window");
-  uint64_t payload = params.value("payload_bytes", uint64_t(0));
+  double payload = double(params.value("payload_bytes", uint64_t(0)));
+  double frame = double(params.value("frame_bytes", uint64_t(payload + kEthernetOverhead)));
+  // A frame-size mix: params.payload_bytes is its largest (what buffers are
+  // sized for); bytes and bits on the wire follow the mix's mean frame.
+  if (params.contains("size_mix") && params["size_mix"].is_string()) {
+    frame = SizeMix::parse(params["size_mix"].get<std::string>())->mean_frame_bytes();
+    payload = frame - double(kEthernetOverhead);
+    d["mean_frame_bytes"] = frame;
+  }
   d["offered_pps"] = params.contains("offered_pps") ? params["offered_pps"] : json(nullptr);
   d["sent_pps"] = window_s > 0 ? json(double(tx_win) / window_s) : json(nullptr);
   d["received_pps"] = window_s > 0 ? json(double(rx_win) / window_s) : json(nullptr);
   d["received_mbps"] = window_s > 0 ? json(double(rx_win) * double(payload) * 8 / window_s / 1e6) : json(nullptr);
   // The same packets as bits on the wire: L2 counts the Ethernet frame
   // (header, payload, FCS), L1 adds preamble and inter-frame gap.
-  uint64_t frame = params.value("frame_bytes", uint64_t(payload + kEthernetOverhead));
-  d["received_l2_mbps"] = window_s > 0 ? json(double(rx_win) * double(frame) * 8 / window_s / 1e6) : json(nullptr);
+  d["received_l2_mbps"] = window_s > 0 ? json(double(rx_win) * frame * 8 / window_s / 1e6) : json(nullptr);
   d["received_l1_mbps"] =
-      window_s > 0 ? json(double(rx_win) * double(frame + kL1Overhead) * 8 / window_s / 1e6) : json(nullptr);
+      window_s > 0 ? json(double(rx_win) * (frame + kL1Overhead) * 8 / window_s / 1e6) : json(nullptr);
 
   // Achieved vs offered over the same window: a generator that fell short
   // did not offer the rate the trial is named by. Max-rate trials promised

@@ -80,7 +80,11 @@ struct TxContext {
   MacAddr dst_mac{};        // static neighbour: an FPGA does no ARP
   uint16_t src_port = 0;
   uint16_t dst_port = 0;
-  size_t payload_bytes = 0;
+  size_t payload_bytes = 0;      // the largest datagram: buffers are this big
+  // A frame-size mix (harness/size_mix.h): commit() is given lengths from
+  // min_payload_bytes up to payload_bytes. 0: every datagram payload_bytes.
+  size_t min_payload_bytes = 0;
+  bool mixed_lengths() const { return min_payload_bytes && min_payload_bytes < payload_bytes; }
   int mtu = 1500;
   int flows = 1;
   DriverOptions options;
@@ -122,10 +126,13 @@ class TxDriver {
   // and buffers keep their contents, so the generator only restamps the
   // header (flood_stamp). May return fewer than n (ring full).
   virtual std::span<uint8_t* const> acquire(size_t n) = 0;
-  // Sends the first k acquired buffers as flow `flow`; returns how many the
-  // kernel accepted (the rest are retried by the generator with the same
-  // sequence numbers, and counted as tx refusals).
-  virtual size_t commit(size_t k, int flow) = 0;
+  // Sends the first k acquired buffers as flow `flow`, buffer i as a datagram
+  // of lengths[i] payload bytes (lengths.size() == k; all ctx.payload_bytes
+  // unless ctx.mixed_lengths(), which only drivers with
+  // DriverInfo::tx_mixed_lengths get). Returns how many the kernel accepted
+  // (the rest are retried by the generator with the same sequence numbers
+  // and lengths, and counted as tx refusals).
+  virtual size_t commit(size_t k, int flow, std::span<const size_t> lengths) = 0;
   // Completes anything still queued (TX rings); called once after the flood.
   virtual void flush() {}
   virtual nlohmann::json kernel_stats() { return nlohmann::json::object(); }
@@ -142,6 +149,9 @@ struct DriverInfo {
   std::string description;      // one line: which kernel interface, how
   std::string traffic = "host-addressed";  // or "tap" for packet-capture sinks
   std::vector<OptionSpec> options;
+  // TX: commit() sends each datagram at its own length, so the driver takes a
+  // frame-size mix (`--size 64:7,576:4,1518:1`); false: one size per trial.
+  bool tx_mixed_lengths = false;
   std::function<Usability()> probe;  // cheap check of kernel support, no traffic
   std::function<std::unique_ptr<RxDriver>()> make_rx;
   std::function<std::unique_ptr<TxDriver>()> make_tx;

@@ -22,29 +22,6 @@ FloodShare flood_worker_share(double rate_pps, uint64_t max_packets, int worker,
   return s;
 }
 
-SizeCycle::SizeCycle(std::vector<Entry> entries) : entries_(std::move(entries)), current_(entries_.size(), 0) {
-  for (const auto& e : entries_) period_ += long(e.weight);
-  if (entries_.empty() || period_ <= 0) throw InternalError("a size mix needs at least one entry of weight > 0");
-}
-
-// nginx's smooth weighted round-robin: every step each entry gains its
-// weight, the largest current value is chosen and loses the total.
-size_t SizeCycle::next() {
-  size_t best = 0;
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    current_[i] += long(entries_[i].weight);
-    if (current_[i] > current_[best]) best = i;
-  }
-  current_[best] -= period_;
-  return entries_[best].payload_bytes;
-}
-
-size_t SizeCycle::largest() const {
-  size_t m = 0;
-  for (const auto& e : entries_) m = std::max(m, e.payload_bytes);
-  return m;
-}
-
 std::vector<int> flood_worker_flows(int flows, int worker, int workers) {
   std::vector<int> mine;
   for (int f = 0; f < std::max(1, flows); ++f)
@@ -61,7 +38,19 @@ void FloodGenerator::run(uint64_t start_ns, const std::atomic<bool>& stop) {
   // without bound.
   const uint64_t max_lag =
       pacer.unlimited() ? UINT64_MAX : std::max<uint64_t>(batch_cap * 4, uint64_t(spec_.rate_pps / 50.0));
+  // With a mix, packet seq of a flow has the size mix->index_at(seq) gives
+  // (harness/size_mix.h): the prebuilt body pattern depends on the offset
+  // only, so one buffer of the largest size holds every shorter payload and
+  // only the checksum's body sum changes with the length.
+  const SizeMix* mix = spec_.mix.get();
   const uint32_t body_sum = flood_body_sum(spec_.payload_bytes);
+  std::vector<uint32_t> body_sums;
+  if (mix) {
+    for (size_t e = 0; e < mix->entries(); ++e) body_sums.push_back(flood_body_sum(mix->payload_bytes(e)));
+    sent_by_size_.assign(mix->entries(), 0);
+  }
+  std::vector<size_t> lengths(batch_cap, spec_.payload_bytes);
+  std::vector<size_t> entry(batch_cap, 0);
   const std::vector<int> my_flows = flood_worker_flows(spec_.flows, spec_.worker, spec_.workers);
   if (my_flows.empty()) throw InternalError("flood worker " + std::to_string(spec_.worker) + " has no flow to send");
   std::vector<uint64_t> flow_seq(my_flows.size(), 0);
@@ -94,9 +83,18 @@ void FloodGenerator::run(uint64_t start_ns, const std::atomic<bool>& stop) {
     uint64_t tx_ns = monotonic_ns();
     const int flow = my_flows[next];
     uint64_t seq = flow_seq[next];
-    for (size_t i = 0; i < bufs.size(); ++i)
-      flood_stamp(bufs[i], spec_.payload_bytes, FloodHeader{seq + i, tx_ns, uint16_t(flow)}, body_sum);
-    size_t accepted = driver_.commit(bufs.size(), flow);
+    for (size_t i = 0; i < bufs.size(); ++i) {
+      uint32_t sum = body_sum;
+      if (mix) {
+        entry[i] = mix->index_at(seq + i);
+        lengths[i] = mix->payload_bytes(entry[i]);
+        sum = body_sums[entry[i]];
+      }
+      flood_stamp(bufs[i], lengths[i], FloodHeader{seq + i, tx_ns, uint16_t(flow)}, sum);
+    }
+    size_t accepted = driver_.commit(bufs.size(), flow, {lengths.data(), bufs.size()});
+    if (mix)
+      for (size_t i = 0; i < accepted; ++i) ++sent_by_size_[entry[i]];
     ++commits_;
     flow_seq[next] += accepted;
     k += accepted;
@@ -108,7 +106,23 @@ void FloodGenerator::run(uint64_t start_ns, const std::atomic<bool>& stop) {
 }
 
 nlohmann::json FloodGenerator::stats() const {
-  return {{"sent", sent()}, {"refusals", refusals_}, {"schedule_slips", slips_}, {"commits", commits_}};
+  nlohmann::json j = {{"sent", sent()}, {"refusals", refusals_}, {"schedule_slips", slips_}, {"commits", commits_}};
+  if (spec_.mix) j["sent_by_size"] = sent_by_size_;  // per mix entry, in the mix's order
+  return j;
+}
+
+void validate_size_mix(const std::string& size_mix, const DriverInfo* tx) {
+  if (size_mix.empty()) return;
+  SizeMix::parse(size_mix);  // the period's bound
+  if (tx && tx->tx_mixed_lengths) return;
+  std::string can;
+  for (const auto& d : all_drivers())
+    if (d.direction == Direction::tx && d.tx_mixed_lengths) can += (can.empty() ? "" : ", ") + d.name;
+  if (!tx)
+    throw UsageError("--size " + size_mix + ": a frame-size mix is sent by the flood generator only (--generator flood); "
+                     "give one size, or --tx one of: " + can);
+  throw UsageError("--size " + size_mix + ": tx " + tx->name + " sends one payload size per trial; a mix needs --tx " +
+                   "one of: " + can);
 }
 
 }  // namespace zc
@@ -149,6 +163,8 @@ class FloodSource : public Generator {
     ctx.workers = g.workers;
     ctx.queue = g.queue;
     ctx.cpu = g.cpu;
+    spec_.mix = SizeMix::parse(g.size_mix);
+    if (spec_.mix) ctx.min_payload_bytes = spec_.mix->smallest_payload();
     if (!g.tx) throw InternalError("the flood was given no TX transport");
     tx_ = g.tx->make_tx();
     tx_->open(ctx);

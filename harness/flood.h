@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "harness/driver.h"
+#include "harness/size_mix.h"
 
 namespace zc {
 
@@ -29,6 +30,9 @@ struct FloodSpec {
   // (flood_worker_share).
   int worker = 0;
   int workers = 1;
+  // A frame-size mix: packet seq of each flow has payload mix->payload_at(seq)
+  // (payload_bytes is then the mix's largest). Null: every packet payload_bytes.
+  std::shared_ptr<const SizeMix> mix = nullptr;
 };
 
 // Worker w's share of a trial's rate and count, so that the shares add up to
@@ -43,29 +47,6 @@ FloodShare flood_worker_share(double rate_pps, uint64_t max_packets, int worker,
 // The flows worker w of `workers` sends, in its round-robin order.
 std::vector<int> flood_worker_flows(int flows, int worker, int workers);
 
-// A frame-size mix (TrialSpec::size_mix, parsed by the params table into
-// frame bytes : weight) as a deterministic cycle: smooth weighted
-// round-robin, so over every period of sum(weights) packets each size
-// appears exactly `weight` times, spread out (64:7,576:4,1518:1 never sends
-// seven 64-byte frames back to back). Sizes are UDP payload bytes here
-// (frame - kEthernetOverhead).
-class SizeCycle {
- public:
-  struct Entry {
-    size_t payload_bytes;
-    unsigned weight;
-  };
-  explicit SizeCycle(std::vector<Entry> entries);
-  size_t next();
-  size_t period() const { return period_; }
-  size_t largest() const;
-
- private:
-  std::vector<Entry> entries_;
-  std::vector<long> current_;
-  long period_ = 0;
-};
-
 class FloodGenerator {
  public:
   FloodGenerator(TxDriver& driver, const FloodSpec& spec) : driver_(driver), spec_(spec) {}
@@ -79,6 +60,8 @@ class FloodGenerator {
   // sender fell more than a catch-up allowance behind.
   nlohmann::json stats() const;
   uint64_t refusals() const { return refusals_; }  // after run()
+  // After run(), with a mix: packets the kernel accepted per mix entry.
+  const std::vector<uint64_t>& sent_by_size() const { return sent_by_size_; }
 
  private:
   TxDriver& driver_;
@@ -87,6 +70,12 @@ class FloodGenerator {
   uint64_t refusals_ = 0;
   uint64_t slips_ = 0;
   uint64_t commits_ = 0;
+  std::vector<uint64_t> sent_by_size_;
 };
+
+// What a mix asks of a trial's TX transport, checked before any lab is built:
+// a driver that sends one size per trial is a usage error naming those that
+// take mixes. No-op without a mix.
+void validate_size_mix(const std::string& size_mix, const DriverInfo* tx);
 
 }  // namespace zc

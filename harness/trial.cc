@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "harness/errors.h"
+#include "harness/flood.h"
 #include "harness/generator.h"
 #include "harness/params.h"
 #include "harness/perf_counters.h"
@@ -41,12 +42,6 @@ std::string kernel_release() {
 void validate_step(TrialRun& run) {
   const TrialSpec& spec = run.spec;
   validate_trial(spec);
-  // A mix is parsed, validated and recorded, and SizeCycle (harness/flood.h)
-  // orders it, but no TX driver takes a per-packet length yet: refuse it
-  // rather than send every packet at the mix's largest size.
-  if (!spec.size_mix.empty())
-    throw UsageError("--size " + spec.size_mix + ": frame-size mixes are not sent yet (the TX drivers take one "
-                     "payload size per trial); give one size, e.g. --size 272");
   run.gen_info = &trial_generator_info(spec.generator.name);
   run.rx_info = &find_driver(spec.rx.name, Direction::rx);
   run.rx_opts = validate_driver_options(*run.rx_info, spec.rx.options);
@@ -54,6 +49,7 @@ void validate_step(TrialRun& run) {
     run.tx_info = &find_driver(spec.tx.name, Direction::tx);
     run.tx_opts = validate_driver_options(*run.tx_info, spec.tx.options);
   }
+  validate_size_mix(spec.size_mix, run.tx_info);  // harness/flood.h
   run.gen_opts = validate_generator_options(*run.gen_info, spec.generator.options);
   run.layout = resolve_worker_layout(spec, *run.gen_info, run.tx_info, *run.rx_info, online_cpu_count());
   run.lab_opts = spec.lab;
@@ -83,7 +79,8 @@ void validate_step(TrialRun& run) {
 
   std::ostringstream name;
   name << (run.gen_info->tx_transport ? spec.tx.name : spec.generator.to_string()) << "->" << spec.rx.to_string() << " "
-       << spec.payload_bytes << "B " << format_rate(spec.rate_pps) << " #" << spec.repetition;
+       << (spec.size_mix.empty() ? std::to_string(spec.payload_bytes) + "B" : "IMIX " + spec.size_mix) << " "
+       << format_rate(spec.rate_pps) << " #" << spec.repetition;
   run.record = {{"kind", "trial"},     {"suite", spec.suite},   {"name", name.str()},
                 {"command", trial_command(spec)},
                 {"params", trial_params_block(run)},

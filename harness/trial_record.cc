@@ -105,6 +105,7 @@ void collect(TrialRun& run) {
   raw["received_in_window"] = sub(run.sb.received, run.sa.received);
   raw["received_bytes_total"] = acct.bytes();
   raw["sequence"] = acct.sequence_json();
+  if (!run.spec.size_mix.empty()) raw["sizes"] = trial_size_table(run);  // harness/size_mix.h
   json cpu = json::array();
   for (const auto& c : cpu_delta(run.sa.cpu, run.sb.cpu)) cpu.push_back(c.to_json());
   raw["cpu_delta"] = cpu;

@@ -151,6 +151,7 @@ std::optional<std::string> await_ready(std::vector<std::unique_ptr<W>>& workers)
 std::optional<std::string> start_sink_workers(TrialRun& run) {
   const int n = int(run.layout.sink_cpus.size());
   run.acct = std::make_unique<AccountingSet>(parse_accounting_mode(run.accounting), run.spec.flows, n);
+  run.acct->set_size_mix(SizeMix::parse(run.spec.size_mix));  // per-size checks (harness/size_mix.h)
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<SinkWorker>();
     w->index = i;

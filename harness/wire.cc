@@ -338,6 +338,9 @@ void validate_common(const TrialSpec& s) {
     throw UsageError("flows " + std::to_string(s.flows) + " is not accepted; accepted: 1..1024");
   if (s.payload_bytes < kFloodMinPayload || s.payload_bytes > 65507)
     throw UsageError("payload size " + std::to_string(s.payload_bytes) + " is out of range; accepted: 18..65507");
+  if (!s.size_mix.empty())  // the mix reaches lab trials only (harness/size_mix.h); never send its largest size silently
+    throw UsageError("--size " + s.size_mix + ": frame-size mixes run in lab trials (zcbench run) only so far; "
+                     "give one payload size, e.g. --size 272");
   int cpus = online_cpu_count();
   for (int cpu : {s.lab.gen_cpu, s.lab.sink_cpu})
     if (cpu < 0 || cpu >= cpus)

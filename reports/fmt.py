@@ -80,6 +80,15 @@ def size(v):
     return "–" if missing(v) else f"{int(float(v))}\u00a0B"
 
 
+def payload_label(payload_bytes, size_mix=None):
+    """A trial's packet size as the report names it: "272 B", or for a frame-size
+    mix (params.size_mix, frame bytes : weight) "IMIX 64:7,576:4,1518:1" —
+    never the mix's largest payload, which only sizes the buffers."""
+    if isinstance(size_mix, str) and size_mix:
+        return f"IMIX {size_mix}"
+    return size(payload_bytes)
+
+
 def bytes_iec(v):
     if missing(v):
         return "–"

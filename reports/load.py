@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from . import vocab
-from .fmt import pct, pps
+from .fmt import payload_label, pct, pps
 
 # Columns sections may rely on even when no record carries them (a run with
 # only skipped trials, an old writer, an empty run).
 TRIAL_COLUMNS = [
     "suite", "name", "command", "status", "reason",
-    "params.tx", "params.rx", "params.payload_bytes", "params.frame_bytes",
+    "params.tx", "params.rx", "params.payload_bytes", "params.frame_bytes", "params.size_mix",
     "params.rate_mode", "params.offered_pps", "params.repetition", "params.lab_mode",
     "params.kernel", "params.claim", "params.generator", "params.emulated",
     "params.ndr_search_id", "params.ndr_step", "params.ndr_role", "derived.ndr_outcome",
@@ -131,6 +131,8 @@ def _trials_frame(records, drop_columns=()):
                             for s, k, p in zip(df["source"], df["sink"], params)], dtype=object)
     df["rate_order"] = pd.Series([_rate_order(p) for p in params], dtype=float)
     df["rate_label"] = pd.Series([rate_label(p) for p in params], dtype=object)
+    df["size_label"] = pd.Series([payload_label(p.get("payload_bytes"), p.get("size_mix"))
+                                  for p in params], dtype=object)
     _mark_generator_short(df)
     return df
 

@@ -17,7 +17,8 @@ from .load import MEASURED
 
 # Columns that describe a configuration and are equal across its repetitions.
 KEY_COLUMNS = ["config", "pair", "sink", "source", "params.tx", "params.rx",
-               "params.payload_bytes", "params.frame_bytes", "params.rate_mode",
+               "params.payload_bytes", "params.frame_bytes", "params.size_mix", "size_label",
+               "params.rate_mode",
                "params.offered_pps", "rate_order", "rate_label", "params.lab_mode",
                "params.claim", "suite", "params.kernel", "params.emulated", "generator_short"]
 

@@ -34,5 +34,12 @@ expect 2 "--burst 0 is not accepted; accepted: 1..65536" -- run --burst=0
 expect 2 "send: option '--rx' is not for send" -- send --rx recv
 expect 2 "--dst-mac 'zz' is not a MAC address" -- send --iface lo --dst 198.18.0.2 --dst-mac zz
 expect 2 "no neighbour entry for 198.18.255.254 on lo: give --dst-mac" -- send --iface lo --dst 198.18.255.254 --tx tx_ring
-expect 2 "frame-size mixes are not sent yet" -- run --size 64:7,576:4,1518:1
+# Frame-size mixes: a TX transport that sends one size, a frame above the MTU,
+# one below the flood header's 18-byte payload, a period too long to tabulate.
+expect 2 "tx udp_gso sends one payload size per trial; a mix needs --tx one of: sendto, sendmmsg" -- run --tx udp_gso --size 64:7,576:4,1518:1
+expect 2 "frame size 2000 of the mix 64:1,2000:1 does not fit MTU 1500" -- run --size 64:1,2000:1
+expect 2 "mix item '60:1' is out of range; give FRAME:WEIGHT" -- run --size 60:1,1518:1
+expect 2 "divide the weights by a common factor" -- run --size 64:1000000,1518:1000000
+expect 2 "a frame-size mix is sent by the flood generator only" -- run --generator pktgen --size 64:7,1518:1
+expect 2 "frame-size mixes run in lab trials (zcbench run) only so far" -- send --iface lo --dst 198.18.0.2 --size 64:7,1518:1
 exit $fail

@@ -38,7 +38,7 @@ L1 (plus preamble and inter-frame gap). Flat-out trials have no target rate and 
   <th>others that kept it</th><th>for reference (not a choice)</th></tr></thead>
  <tbody>
  {% for r in rows %}
-  <tr><td>{{ fmt.size(r.payload) }} ({{ fmt.size(r.frame) }})</td><td>{{ fmt.pps(r.rate) }}</td>
+  <tr><td>{% if r.label.startswith("IMIX") %}{{ r.label }}{% else %}{{ fmt.size(r.payload) }} ({{ fmt.size(r.frame) }}){% endif %}</td><td>{{ fmt.pps(r.rate) }}</td>
    {% if r.best is not none %}
    <td class="em">{{ r.best.pair }}</td>
    <td class="num">{{ stat(r.best, "derived.cpu_ns_per_pkt_total", fmt.ns) }}</td>
@@ -91,7 +91,9 @@ def decide(run):
     short_configs = set(t[t["generator_short"].map(_is_true)]["config"])
     cpus = (run.context.get("host") or {}).get("cpu_count")
     out = []
-    for (size, rate), g in agg.groupby(["params.payload_bytes", "params.offered_pps"], sort=True):
+    # A frame-size mix is a size of its own, never pooled with its largest payload.
+    for (size, label, rate), g in agg.groupby(["params.payload_bytes", "size_label", "params.offered_pps"],
+                                              sort=True):
         roles = {r["config"]: vocab.sink_role(run.doc, r["params.rx"]) for _, r in g.iterrows()}
         short = [r["pair"] for _, r in g.iterrows() if r["config"] in short_configs]
         judged = g[~g["config"].isin(short_configs)]
@@ -110,7 +112,7 @@ def decide(run):
             cand = judged[_mask(judged, lambda c: roles[c] == "")]
             if len(cand):
                 closest = cand.sort_values("kept.min", ascending=False).iloc[0]
-        out.append({"payload": int(size), "frame": int(g["params.frame_bytes"].iloc[0]),
+        out.append({"payload": int(size), "frame": int(g["params.frame_bytes"].iloc[0]), "label": label,
                     "rate": float(rate), "best": best, "cores": cores, "cpus": cpus,
                     "others": [r["pair"] for _, r in choices.iloc[1:].iterrows()],
                     "reference": reference, "short": short, "closest": closest})
@@ -120,7 +122,7 @@ def decide(run):
 def render(run):
     rows = decide(run)
     cpus = (run.context.get("host") or {}).get("cpu_count") or "?"
-    csv = csv_link([{"payload_bytes": r["payload"], "target_pps": r["rate"],
+    csv = csv_link([{"payload_bytes": r["payload"], "size": r["label"], "target_pps": r["rate"],
                      "transport": r["best"]["pair"] if r["best"] is not None else "",
                      "cpu_ns_per_pkt": r["best"]["derived.cpu_ns_per_pkt_total.med"]
                      if r["best"] is not None else None,
@@ -129,7 +131,7 @@ def render(run):
                      "l2_mbps": r["best"]["derived.received_l2_mbps.med"] if r["best"] is not None else None,
                      "l1_mbps": r["best"]["derived.received_l1_mbps.med"] if r["best"] is not None else None}
                     for r in rows],
-                   [(k, k) for k in ("payload_bytes", "target_pps", "transport", "cpu_ns_per_pkt",
+                   [(k, k) for k in ("payload_bytes", "size", "target_pps", "transport", "cpu_ns_per_pkt",
                                      "cores_needed", "payload_mbps", "l2_mbps", "l1_mbps")],
                    "decision.csv")
     return TITLE, fragment(TEMPLATE, rows=rows, kept_min=KEPT_MIN, cpus=cpus, csv=csv,

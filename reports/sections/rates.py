@@ -25,7 +25,7 @@ fraction of what this lab can physically carry.{% else %}Lab ceiling: not measur
   <th class="num">latency p50</th><th class="num">latency p99</th></tr></thead>
  <tbody>
  {% for r in rows %}
-  <tr><td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+  <tr><td>{{ r.pair }}</td><td>{{ r.size_label }}</td><td>{{ r.rate_label }}</td>
    <td class="num">{{ stat(r, "derived.sent_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.loss_ratio", fmt.pct) }}</td>
@@ -39,15 +39,18 @@ fraction of what this lab can physically carry.{% else %}Lab ceiling: not measur
 
 
 def chart(agg, ceiling=None):
-    """One panel per payload size; x: offered rates in order, y: received Mpps;
-    a dashed line at the lab ceiling (xdp_drop) of that size where measured."""
+    """One panel per payload size (a frame-size mix is a size of its own); x:
+    offered rates in order, y: received Mpps; a dashed line at the lab ceiling
+    (xdp_drop) of that size where measured."""
     ceiling = ceiling or {}
-    sizes = sorted(agg["params.payload_bytes"].dropna().unique())
+    panels = agg.dropna(subset=["params.payload_bytes"]).drop_duplicates(["params.payload_bytes", "size_label"])
+    panels = panels.sort_values(["params.payload_bytes", "size_label"])[["params.payload_bytes", "size_label"]]
+    sizes = [tuple(p) for p in panels.itertuples(index=False)]
     pairs = sorted(set(agg["pair"]))
     colours = charts.pair_colours(pairs)
     fig, axes = charts.figure(ncols=max(1, len(sizes)))
-    for ax, size in zip(axes, sizes):
-        g = agg[agg["params.payload_bytes"] == size]
+    for ax, (size, label) in zip(axes, sizes):
+        g = agg[(agg["params.payload_bytes"] == size) & (agg["size_label"] == label)]
         rates = g.drop_duplicates("rate_label").sort_values("rate_order")["rate_label"].tolist()
         m = "derived.received_pps"
         series = {}
@@ -57,11 +60,11 @@ def chart(agg, ceiling=None):
         charts.grouped_bars(ax, rates, {p: series[p] for p in pairs if p in series}, colours,
                             scale=1e6)
         ax.set_xticklabels(rates)
-        if int(size) in ceiling:
+        if int(size) in ceiling and not label.startswith("IMIX"):  # xdp_drop's ceiling is of one size
             ax.axhline(ceiling[int(size)] / 1e6, linestyle="--", color="black", linewidth=1,
                        label="lab ceiling (xdp_drop)")
         frame = g["params.frame_bytes"].iloc[0]  # the harness's frame size, not a copy of its overhead
-        ax.set_title(f"{int(size)} B payload ({fmt.size(frame)} frame)")
+        ax.set_title(label if label.startswith("IMIX") else f"{int(size)} B payload ({fmt.size(frame)} frame)")
         ax.set_xlabel("offered rate")
         ax.set_ylabel("received (Mpps)")
     charts.legend_below(fig, axes)

@@ -233,7 +233,8 @@ std::string send_flow(const Lab& lab, const std::string& tx, int cpu, int queue,
       while (seq < end && seconds_since(t0) < 5.0) {
         auto bufs = drv->acquire(std::min<size_t>(16, size_t(end - seq)));
         for (size_t i = 0; i < bufs.size(); ++i) flood_stamp(bufs[i], kPayload, {seq + i, 0, uint16_t(flow)}, body);
-        seq += drv->commit(bufs.size(), flow);
+        const std::vector<size_t> lengths(bufs.size(), kPayload);
+        seq += drv->commit(bufs.size(), flow, lengths);
         // Gentle: a phase is a few hundred packets; no receive buffer fills.
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
