@@ -393,7 +393,8 @@ std::string send_tcp_flows(const Lab& lab, int flows, uint64_t per_flow) {
         while (seq < per_flow && seconds_since(t0) < 5.0) {
           auto bufs = drv->acquire(std::min<size_t>(16, size_t(per_flow - seq)));
           for (size_t i = 0; i < bufs.size(); ++i) flood_stamp(bufs[i], kPayload, {seq + i, 0, uint16_t(f)}, body);
-          seq += drv->commit(bufs.size(), f);
+          const std::vector<size_t> lengths(bufs.size(), kPayload);
+          seq += drv->commit(bufs.size(), f, lengths);
         }
         if (seq < per_flow) err = "flow " + std::to_string(f) + ": sent only " + std::to_string(seq);
       }
