@@ -10,7 +10,7 @@
 // --allow-host-interface; a down or carrier-less interface is refused; what a
 // trial changes on the interface is recorded first and restored on every exit
 // path, SIGKILL included (a restorer process waits on a pipe, see
-// InterfaceGuard in wire.cc).
+// harness/iface_guard.h).
 #pragma once
 #include <atomic>
 #include <functional>
