@@ -17,6 +17,7 @@
 
 #include "harness/counter_delta.h"
 #include "harness/driver.h"
+#include "harness/iface_guard.h"
 #include "harness/netlink.h"
 #include "harness/sysstat.h"
 #include "harness/trial.h"
@@ -51,12 +52,27 @@ WireSnapshot wire_snapshot(netlink::Socket& nl, const std::string& ifname, bool 
 nlohmann::json cpu_json(const std::vector<CpuTimes>& a, const std::vector<CpuTimes>& b);
 nlohmann::json map_delta(const std::map<std::string, uint64_t>& a, const std::map<std::string, uint64_t>& b);
 
+// send --tx af_xdp is refused on a named interface (UsageError naming the fix).
 void refuse_xdp_transport(const std::string& name, const char* role);
 
 // The `zcbench send|sink` command line that reproduces this trial.
 std::string wire_command_line(const std::string& role, const TrialSpec& s, const WireOptions& w);
 nlohmann::json base_params(const std::string& role, const TrialSpec& s, const nlohmann::json& wire);
 void validate_common(const TrialSpec& s);
+
+// The derived fields of a wire record through the same derive_trial as a
+// `run` record (harness/derive.cc), so both carry the same fields. A send's
+// receiver is not ours: its figures are null (its sink's record has them)
+// and CPU is per packet sent.
+nlohmann::json derive_wire(const std::string& role, const nlohmann::json& params, const nlohmann::json& raw);
+
+// What the trial changes on its interface, from the command line, in the
+// order applied (restored last first): --gro, --promisc, --threaded-napi,
+// --rps-cpus (every RX queue) / --xps-cpus (every TX queue), --rx-ring /
+// --tx-ring.
+std::vector<IfaceChange> iface_plan(const std::string& role, const TrialSpec& s, const WireOptions& w);
+// params.wire.changed and params.wire.not_restored_on_sigkill from the guard.
+void record_changes(nlohmann::json& record, const InterfaceGuard& guard);
 
 // A wire trial's record before it ran: status pass until something says
 // otherwise.

@@ -70,8 +70,8 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
        << (spec.rate_pps > 0 ? std::to_string(uint64_t(spec.rate_pps)) + "pps" : "max") << " #" << spec.repetition;
   json record = new_record(spec, name.str(), wire_command_line("send", spec, w), params);
   if (skip_unusable(info, record)) return {record, false};
-  InterfaceGuard guard(spec.iface, spec.lab.gro, false);
-  record["params"]["wire"]["changes"] = guard.changes();
+  InterfaceGuard guard(spec.iface, iface_plan("send", spec, w));
+  record_changes(record, guard);
   netlink::Socket nl;
 
   TxContext ctx;
@@ -157,6 +157,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   raw["window_ns"] = sub(sb.t_ns, sa.t_ns);
   raw["sent_total"] = gen->sent();
   raw["sent_in_window"] = sub(sent_b, sent_a);
+  raw["received_in_window"] = nullptr;  // the receiver is not ours
   json gstats = gen->stats();
   raw["tx_errors"] = gstats["refusals"];
   raw["cpu_delta"] = cpu_json(sa.cpu, sb.cpu);
@@ -168,26 +169,14 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   raw["driver_stats"] = {{"tx", tx_stats.is_null() ? json::object() : tx_stats}, {"flood", gstats}};
   record["raw"] = raw;
 
-  json d;
-  double win_s = double(get_u64(raw, "window_ns")) / 1e9;
-  double sent_pps = win_s > 0 ? double(get_u64(raw, "sent_in_window")) / win_s : 0;
-  d["offered_pps"] = params["offered_pps"];
-  d["sent_pps"] = win_s > 0 ? json(sent_pps) : json(nullptr);
-  d["achieved_ratio"] = spec.rate_pps > 0 && win_s > 0 ? json(sent_pps / spec.rate_pps) : json(nullptr);
-  d["generator_short"] = spec.rate_pps > 0 && win_s > 0 && sent_pps < 0.98 * spec.rate_pps;
+  json d = derive_wire("send", params, raw);
   // The packets the interface itself put on the wire (a refused or dropped
   // send never reaches it), beside what the generator counted.
   d["iface_tx_packets"] = get_u64(raw["link_delta"]["gen"], "tx_packets");
   d["iface_tx_dropped"] = get_u64(raw["link_delta"]["gen"], "tx_dropped");
   d["icmp_errors"] = get_u64(raw["icmp_delta"], "Icmp.InDestUnreachs");
-  uint64_t busy = 0;
-  for (const auto& c : raw["cpu_delta"])
-    busy += get_u64(c, "user_ns") + get_u64(c, "nice_ns") + get_u64(c, "system_ns") + get_u64(c, "irq_ns") + get_u64(c, "softirq_ns");
-  uint64_t tx_win = get_u64(raw, "sent_in_window");
-  d["cpu_ns_per_pkt_total"] = tx_win ? json(double(busy) / double(tx_win)) : json(nullptr);
-  d["bits"] = bit_rates(sent_pps, double(spec.payload_bytes + kEthernetOverhead), speed);
-  // The receiver is not ours: loss is measured by the sink's record.
-  d["loss_ratio"] = nullptr;
+  d["bits"] = bit_rates(d["sent_pps"].is_number() ? d["sent_pps"].get<double>() : 0,
+                        double(spec.payload_bytes + kEthernetOverhead), speed);
   record["derived"] = d;
   if (gen->sent() == 0) {
     record["status"] = "fail";

@@ -20,6 +20,7 @@
 #include "harness/seq_format.h"
 #include "harness/registry.h"
 #include "harness/wire_common.h"
+#include "harness/xdp_link.h"
 
 namespace zc {
 
@@ -43,7 +44,6 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   const bool external = spec.source == "external";
   const DriverInfo& info = find_driver(spec.rx.name, Direction::rx);
   DriverOptions opts = validate_driver_options(info, spec.rx.options);
-  refuse_xdp_transport(spec.rx.name, "sink --rx");
   std::optional<SeqFormat> seqf;
   if (!spec.seq.empty()) {
     seqf = parse_seq_format(spec.seq);
@@ -79,8 +79,17 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   name << spec.source << "->" << spec.rx.to_string() << "@" << spec.iface << " " << spec.payload_bytes << "B #" << spec.repetition;
   json record = new_record(spec, name.str(), wire_command_line("sink", spec, w), params);
   if (skip_unusable(info, record)) return {record, false};
-  InterfaceGuard guard(spec.iface, spec.lab.gro, w.promisc);
-  record["params"]["wire"]["changes"] = guard.changes();
+  // The XDP sinks find their program on the device, as in the xdp lab;
+  // here it is attached through a BPF link, so it vanishes with us, and an
+  // interface with a program of someone else's is refused first, before
+  // anything on it changes. Declared before `rx`: the socket closes first.
+  std::optional<LinkedXskRedirect> xdp;
+  if (info.name == "af_xdp" || info.name == "xdp_drop") {
+    xdp = attach_xsk_redirect_by_link(ifindex, spec.iface);
+    record["params"]["wire"]["xdp"] = xdp->link->describe();
+  }
+  InterfaceGuard guard(spec.iface, iface_plan("sink", spec, w));
+  record_changes(record, guard);
   netlink::Socket nl;
 
   Accounting acct(parse_accounting_mode(accounting), spec.flows);
@@ -260,7 +269,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
                           {"udp_other_errors", sub(in_err, rcvbuf) + get_u64(snmp, "Udp.NoPorts")},
                           {"ring_drops", ring_drops}};
   record["raw"] = raw;
-  json d = derive_trial(params, raw);
+  json d = derive_wire("sink", params, raw);
   uint64_t received = acct.packets();
   double window_s = double(get_u64(raw, "window_ns")) / 1e9;
   double active_s = double(get_u64(raw, "active_ns")) / 1e9;
