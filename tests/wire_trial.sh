@@ -193,7 +193,14 @@ settings_restored)
     for _ in $(seq 50); do [[ "$(state)" == "$before" ]] && break; sleep 0.1; done
     same "after SIG$sig"
   done
-  echo "settings identical before and after: a trial, a failing trial, SIGINT, SIGKILL"
+  # 6. send's XPS masks on its own interface, the same way.
+  xps() { for f in /sys/class/net/zcwa/queues/tx-*/xps_cpus; do echo "$f $(cat "$f" 2>&1)"; done; }
+  xps_before=$(xps)
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --count 200 --rate 10000 --duration 2 --warmup 0 --xps-cpus 1 --json >"$TMP/send.json" \
+    || fail "send --xps-cpus exited $?"
+  [[ "$(xps)" == "$xps_before" ]] || fail "send left XPS masks '$(xps)', before '$xps_before'"
+  jget "$TMP/send.json" 'r["params"]["wire"]["changed"]' | grep -q "xps_cpus/tx-0" || fail "the send record does not list its XPS change"
+  echo "settings identical before and after: a trial, a failing trial, SIGINT, SIGKILL; send's XPS too"
   ;;
 safety)
   ip route add default via 198.18.1.2 dev zcwa
