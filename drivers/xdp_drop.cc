@@ -6,7 +6,9 @@
 // reaches user space, so sequence checks are impossible by design.
 //
 // The program replaces the xdp lab's own (atomically, XDP_FLAGS_REPLACE) for
-// the rest of that lab's life: a lab serves one trial.
+// the rest of that lab's life: a lab serves one trial. On a named interface
+// (`sink --iface`) it replaces the program of the BPF link the wire sink holds
+// there (harness/xdp_link.h), so it too vanishes with the process.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 
 #include "drivers/drivers.h"
 #include "harness/errors.h"
+#include "harness/xdp_link.h"
 #include "harness/xdp_prog.h"
 
 namespace zc {
@@ -44,7 +47,7 @@ class XdpDropSink : public RxDriver {
     values_.resize(size_t(ncpu) * 2);
     map_ = create_map(BPF_MAP_TYPE_PERCPU_ARRAY, "zc_drop_count", 4, 16, 1);
     prog_ = load_count_and_drop_program(map_.get(), ctx.udp_port);
-    attach_xdp(ctx.ifindex, ctx.ifname, prog_.get(), lab_prog.prog.get());
+    replace_xdp(ctx.ifindex, ctx.ifname, prog_.get(), lab_prog.prog.get());  // a named interface: its BPF link
     replaced_ = lab_prog.prog_name;
   }
 

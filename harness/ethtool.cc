@@ -235,4 +235,22 @@ void set_gro(const std::string& ifname, bool on) {
   if (int e = io.call(&v)) throw EnvError(errno_text("ETHTOOL_SGRO " + ifname, e), e);
 }
 
+std::optional<uint32_t> get_ring(const std::string& ifname, bool rx) {
+  Ioctl io(ifname);
+  ethtool_ringparam r{};
+  r.cmd = ETHTOOL_GRINGPARAM;
+  if (io.call(&r) != 0) return std::nullopt;
+  return rx ? r.rx_pending : r.tx_pending;
+}
+
+void set_ring(const std::string& ifname, bool rx, uint32_t entries) {
+  Ioctl io(ifname);
+  ethtool_ringparam r{};
+  r.cmd = ETHTOOL_GRINGPARAM;
+  if (int e = io.call(&r)) throw EnvError(errno_text("ETHTOOL_GRINGPARAM " + ifname, e), e);
+  (rx ? r.rx_pending : r.tx_pending) = entries;
+  r.cmd = ETHTOOL_SRINGPARAM;
+  if (int e = io.call(&r)) throw EnvError(errno_text("ETHTOOL_SRINGPARAM " + ifname, e), e);
+}
+
 }  // namespace zc::ethtool

@@ -1,5 +1,6 @@
 // What the kernel's ethtool ioctls (SIOCETHTOOL) tell about one named
-// interface, and the few settings a wire trial may change on it (GRO).
+// interface, and the few settings a wire trial may change on it (GRO, ring
+// sizes).
 // Everything here acts on the calling thread's network namespace.
 //
 // Each query answers what it can: a driver without an ethtool operation
@@ -35,5 +36,12 @@ nlohmann::json stats_delta(const std::map<std::string, uint64_t>& a, const std::
 // GRO (ETHTOOL_GGRO / ETHTOOL_SGRO). get_gro: nullopt when unsupported.
 std::optional<bool> get_gro(const std::string& ifname);
 void set_gro(const std::string& ifname, bool on);  // throws EnvError with the kernel's reason
+
+// Ring sizes (ETHTOOL_GRINGPARAM / ETHTOOL_SRINGPARAM): the pending RX or TX
+// ring entries; `rx` false means TX. get_ring: nullopt when unsupported (veth);
+// set_ring leaves the other direction as it is and throws EnvError with the
+// kernel's reason.
+std::optional<uint32_t> get_ring(const std::string& ifname, bool rx);
+void set_ring(const std::string& ifname, bool rx, uint32_t entries);
 
 }  // namespace zc::ethtool

@@ -1,6 +1,7 @@
 // The rows of the parameter table (harness/params.h): one block per
 // parameter, in --help order. Defaults are a default-constructed TrialSpec's.
 #include <algorithm>
+#include <tuple>
 #include <type_traits>
 
 #include "harness/generator.h"
@@ -352,6 +353,29 @@ std::vector<Param> build_param_table() {
     Param& p = add("--promisc", "", "promisc", ParamType::flag, "", kSink,
                    "promiscuous mode for the trial (restored after)");
     bind_flag(p, [](TrialSpec& s) -> bool& { return s.promisc; });
+  }
+  // What a wire trial may change on the named interface for its duration,
+  // each through the wire trial's InterfaceGuard (harness/iface_guard.h:
+  // recorded first, restored after, listed in params.wire.changed). Kept in
+  // extra_params under the record key: they exist for send/sink only.
+  for (auto [flag, key, type, metavar, cmds, help] :
+       {std::tuple{"--rps-cpus", "rps_cpus", ParamType::cpu_list, "LIST", kSink,
+                   "rps_cpus of every RX queue of --iface for the trial, e.g. 1 (restored after)"},
+        std::tuple{"--xps-cpus", "xps_cpus", ParamType::cpu_list, "LIST", kSend,
+                   "xps_cpus of every TX queue of --iface for the trial (restored after)"},
+        std::tuple{"--threaded-napi", "threaded_napi", ParamType::flag, "", kSink,
+                   "threaded NAPI on --iface for the trial (restored after)"},
+        std::tuple{"--rx-ring", "rx_ring", ParamType::integer, "N", kSink,
+                   "RX ring entries of --iface for the trial (ETHTOOL_SRINGPARAM; restored after)"},
+        std::tuple{"--tx-ring", "tx_ring", ParamType::integer, "N", kSend,
+                   "TX ring entries of --iface for the trial (ETHTOOL_SRINGPARAM; restored after)"}}) {
+    Param& p = add(flag, "", key, type, metavar, cmds, help);
+    if (type == ParamType::integer) range(p, key, 1, 1 << 20);
+    p.set = [key = std::string(key)](TrialSpec& s, const std::string& v) { s.extra_params[key] = v; };
+    p.get = [key = std::string(key)](const TrialSpec& s) {
+      return s.extra_params.contains(key) ? one(s.extra_params[key].get<std::string>()) : Texts{};
+    };
+    p.record = [](const TrialSpec&, const RecordContext&, json&) {};  // params.wire.changed has them
   }
   {
     Param& p = add("--source", "", "source", ParamType::choice, "KIND", kSink,

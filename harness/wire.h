@@ -8,9 +8,10 @@
 // Safety (README "Named interfaces"): only the interface named on the command
 // line; one carrying the default route or the SSH session is refused unless
 // --allow-host-interface; a down or carrier-less interface is refused; what a
-// trial changes on the interface is recorded first and restored on every exit
-// path, SIGKILL included (a restorer process waits on a pipe, see
-// InterfaceGuard in wire.cc).
+// trial changes on the interface goes through one InterfaceGuard
+// (harness/iface_guard.h: recorded first, restored on every exit path,
+// SIGKILL included, through a restorer process); the XDP sinks attach through
+// a BPF link (harness/xdp_link.h), so their program vanishes with the process.
 #pragma once
 #include <atomic>
 #include <functional>

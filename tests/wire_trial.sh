@@ -8,7 +8,7 @@
 # planted gaps, a duplicate and a reorder.
 #
 #   wire_trial.sh ZCBENCH CHECK    CHECK: send_tcpdump | trafgen_sink | seq_foreign |
-#                                         settings_restored | safety | bad_input
+#                                         settings_restored | safety | bad_input | xdp_link
 #
 # Namespaces: side A is this script's own (unshare --net, re-exec below); side
 # B is held by a `sleep` with PR_SET_PDEATHSIG (setpriv --pdeathsig), so both
@@ -60,6 +60,9 @@ ip neigh replace 198.18.1.2 lladdr "$MAC_B" dev zcwa nud permanent
 inb ip neigh replace 198.18.1.1 lladdr "$MAC_A" dev zcwb nud permanent
 for _ in $(seq 50); do [[ "$(cat /sys/class/net/zcwa/operstate)" == up ]] && break; sleep 0.1; done
 
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+# A real record against schema/run.schema.json (the report package's validator).
+valid() { (cd "$REPO" && /usr/bin/python3 -m reports.validate "$1") >"$TMP/validate.out" 2>&1 || fail "$1 does not match the schema: $(tail -5 "$TMP/validate.out")"; }
 jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["records"][0]; print(eval(sys.argv[2]))' "$@"; }
 
 case "$CHECK" in
@@ -86,6 +89,8 @@ send_tcpdump)
   [[ "$txp" -ge "$sent" ]] || fail "interface tx_packets $txp is below what send counted ($sent)"
   [[ "$icmp" -gt 0 ]] || fail "no ICMP port unreachable counted although nothing listens on port 9000"
   [[ "$drv" == veth ]] || fail "params.wire.driver.driver is '$drv', expected veth (ETHTOOL_GDRVINFO)"
+  # The send record derives like a run record: same required fields (schema).
+  valid "$TMP/send.json"
   ;;
 trafgen_sink)
   command -v trafgen >/dev/null || skip "trafgen not installed (apt-get install netsniff-ng)"
@@ -110,6 +115,7 @@ EOF
   echo "drops: $(jget "$TMP/sink.json" 'r["derived"]["drops"]') link: $(jget "$TMP/sink.json" 'r["raw"]["link_delta"]') snmp: $(jget "$TMP/sink.json" 'r["raw"]["snmp_sink_delta"]') softnet: $(jget "$TMP/sink.json" '[c for c in r["raw"]["softnet_delta"] if c["dropped"]]')"
   [[ "$got" -eq $N ]] || { cat "$TMP/trafgen.out" >&2; fail "sink counted $got packets, trafgen sent exactly $N"; }
   [[ "$why" == count ]] || fail "sink ended by '$why', expected by --count"
+  valid "$TMP/sink.json"
   # The sink opened 1.5 s before trafgen started: the rate over the traffic's
   # active period must exceed the rate over the sink's whole window.
   /usr/bin/python3 -c "import sys; sys.exit(0 if float('$act') > float('$win') else 1)" \
@@ -145,23 +151,56 @@ EOF
   [[ $(jget "$TMP/sink.json" 'r["derived"]["end_reason"]') == silence ]] || fail "the sink did not end by silence"
   ;;
 settings_restored)
-  state() { inb sh -c 'ip -o link show zcwb | grep -o PROMISC; echo; ethtool -k zcwb 2>/dev/null | grep generic-receive-offload' | tr -d '\n'; }
+  # Every setting a wire trial may change, read by the system's own tools:
+  # byte-identical before and after a trial, a failing trial, a SIGINT'd one
+  # and a SIGKILL'd one (README "Named interfaces" lists nothing a SIGKILL
+  # leaves changed: the restorer process puts it all back).
   command -v ethtool >/dev/null || skip "ethtool not installed (apt-get install ethtool)"
+  state() {
+    inb sh -c 'ip -d link show zcwb; ethtool -k zcwb; ethtool -g zcwb 2>&1; cat /sys/class/net/zcwb/threaded
+      for f in /sys/class/net/zcwb/queues/*/rps_cpus /sys/class/net/zcwb/queues/*/xps_cpus; do echo "$f $(cat $f 2>&1)"; done'
+  }
   inb ethtool -K zcwb gro off 2>/dev/null
   before=$(state)
-  inb "$ZC" sink --iface zcwb --rx recvmmsg --gro --promisc --duration 1 --json >"$TMP/sink.json"
-  [[ "$(state)" == "$before" ]] || fail "settings after a trial '$(state)' differ from before '$before'"
-  jget "$TMP/sink.json" 'r["params"]["wire"]["changes"]' | grep -q promisc || fail "the record does not list the changes made"
-  # SIGKILL in the middle of a trial: the restorer process puts them back.
-  $INB "$ZC" sink --iface zcwb --rx recvmmsg --gro --promisc --duration 30 >/dev/null 2>&1 &
-  SK=$!
-  for _ in $(seq 100); do inb ip -o link show zcwb | grep -q PROMISC && break; sleep 0.1; done
-  inb ip -o link show zcwb | grep -q PROMISC || fail "the sink never set promisc"
-  [[ "$(state)" != "$before" ]] || fail "nothing changed during the trial; the check would prove nothing"
-  kill -KILL $SK; wait $SK 2>/dev/null
-  for _ in $(seq 50); do [[ "$(state)" == "$before" ]] && break; sleep 0.1; done
-  [[ "$(state)" == "$before" ]] || fail "after SIGKILL settings are '$(state)', before '$before'"
-  echo "settings before = after trial = after SIGKILL: $before"
+  same() { [[ "$(state)" == "$before" ]] || fail "$1: settings differ: $(diff <(echo "$before") <(state) | tr '\n' ' ')"; }
+  CHANGE=(--gro --promisc --threaded-napi --rps-cpus 1)
+  # 1. A trial that ends normally; the record lists what it changed.
+  inb "$ZC" sink --iface zcwb --rx recvmmsg "${CHANGE[@]}" --duration 1 --json >"$TMP/sink.json"
+  same "after a trial"
+  got=$(jget "$TMP/sink.json" '" ".join(sorted(c["setting"] for c in r["params"]["wire"]["changed"]))')
+  [[ "$got" == "gro promisc rps_cpus/rx-0 rps_cpus/rx-1 threaded_napi" || "$got" == "gro promisc rps_cpus/rx-0 threaded_napi" ]] \
+    || fail "params.wire.changed lists '$got'"
+  [[ $(jget "$TMP/sink.json" 'r["params"]["wire"]["not_restored_on_sigkill"]') == "[]" ]] || fail "not_restored_on_sigkill is not []"
+  # 2. A failing trial (a silent source: status fail, exit 1).
+  inb "$ZC" sink --iface zcwb --rx recvmmsg "${CHANGE[@]}" --source external --silence 1 --duration 10 >/dev/null 2>&1
+  rc=$?; [[ $rc -eq 1 ]] || fail "the silent-source trial exited $rc, expected 1"
+  same "after a failing trial"
+  # 3. A setting the driver lacks (veth has no ring sizes): refused before anything changed.
+  if ! inb ethtool -g zcwb >/dev/null 2>&1; then
+    err=$(inb "$ZC" sink --iface zcwb --rx recvmmsg --promisc --rx-ring 256 --duration 1 2>&1 >/dev/null); rc=$?
+    [[ $rc -eq 3 && "$err" == *"ETHTOOL_GRINGPARAM"* ]] || fail "--rx-ring on veth: rc $rc, '$err'"
+    same "after a refused --rx-ring"
+  fi
+  # 4. SIGINT and 5. SIGKILL in the middle of a trial.
+  for sig in INT KILL; do
+    $INB "$ZC" sink --iface zcwb --rx recvmmsg "${CHANGE[@]}" --duration 30 >/dev/null 2>&1 &
+    SK=$!
+    for _ in $(seq 100); do [[ "$(inb cat /sys/class/net/zcwb/threaded)" == 1 ]] && inb ip -o link show zcwb | grep -q PROMISC && break; sleep 0.1; done
+    [[ "$(state)" != "$before" ]] || fail "nothing changed during the trial; the SIG$sig check would prove nothing"
+    sleep 0.3
+    kill -$sig $SK; wait $SK; rc=$?
+    [[ $sig == KILL || $rc -eq 130 ]] || fail "SIGINT'd sink exited $rc, expected 130"
+    for _ in $(seq 50); do [[ "$(state)" == "$before" ]] && break; sleep 0.1; done
+    same "after SIG$sig"
+  done
+  # 6. send's XPS masks on its own interface, the same way.
+  xps() { for f in /sys/class/net/zcwa/queues/tx-*/xps_cpus; do echo "$f $(cat "$f" 2>&1)"; done; }
+  xps_before=$(xps)
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --count 200 --rate 10000 --duration 2 --warmup 0 --xps-cpus 1 --json >"$TMP/send.json" \
+    || fail "send --xps-cpus exited $?"
+  [[ "$(xps)" == "$xps_before" ]] || fail "send left XPS masks '$(xps)', before '$xps_before'"
+  jget "$TMP/send.json" 'r["params"]["wire"]["changed"]' | grep -q "xps_cpus/tx-0" || fail "the send record does not list its XPS change"
+  echo "settings identical before and after: a trial, a failing trial, SIGINT, SIGKILL; send's XPS too"
   ;;
 safety)
   ip route add default via 198.18.1.2 dev zcwa
@@ -192,7 +231,7 @@ bad_input)
   one_line 2 "overlaps the flood header" "$ZC" sink --iface zcwa --seq offset=4,width=8
   one_line 2 "Ethernet/IPv4/UDP headers" "$ZC" sink --iface zcwa --source external --seq offset=20,width=4,base=frame
   one_line 2 "width=3" "$ZC" sink --iface zcwa --source external --seq offset=4,width=3
-  one_line 2 "outlive a SIGKILL" "$ZC" sink --iface zcwa --rx xdp_drop
+  one_line 2 "not supported yet" "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp
   # A source that sends nothing: the sink ends after its silence period and says so.
   err=$(inb "$ZC" sink --iface zcwb --source external --silence 1 --duration 10 2>&1 >/dev/null); rc=$?
   [[ $rc -eq 1 && "$err" == *"within the silence period of 1 s"* ]] || fail "silent source: rc $rc, '$err'"
@@ -202,7 +241,6 @@ run_py_iface)
   # ./run.py on a named interface with an external source: every RX transport
   # of the smoke suite in turn on zcwb while trafgen floods it from side A.
   command -v trafgen >/dev/null || skip "trafgen not installed (apt-get install netsniff-ng)"
-  REPO=$(cd "$(dirname "$0")/.." && pwd)
   echo "{ eth(da=$MAC_B, sa=$MAC_A, type=0x0800), ipv4(sa=198.18.1.1, da=198.18.1.2, ttl=64), udp(sp=10000, dp=9000), fill(0x00, 272) }" >"$TMP/t.cfg"
   trafgen --dev zcwa --conf "$TMP/t.cfg" --num 600000 --rate 20000pps --cpus 1 --no-sock-mem --notouch-irq >/dev/null 2>&1 &
   TG=$!
@@ -217,6 +255,55 @@ run_py_iface)
   n=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(1 for r in d["records"] if r["params"].get("lab_mode")=="wire" and r["status"]=="pass"))' "$(dirname "$report")/run.json")
   [[ $n -ge 2 ]] || fail "run.json holds $n passing wire trials, expected one per smoke sink (recvmmsg, recv)"
   echo "run.py --iface: $n wire trials, report $report"
+  ;;
+xdp_link)
+  # The XDP sinks on a named interface attach through a BPF link: the flood
+  # arrives exactly, a second sink is refused (the program is not its own),
+  # and after a SIGKILL nothing of ours is left: no XDP on the device, and
+  # neither the link nor the program in the kernel (bpftool: BPF objects are
+  # not per namespace, so by the ids seen during the trial).
+  command -v trafgen >/dev/null || skip "trafgen not installed (apt-get install netsniff-ng)"
+  command -v bpftool >/dev/null || skip "bpftool not installed (apt-get install bpftool)"
+  N=3000
+  echo "{ eth(da=$MAC_B, sa=$MAC_A, type=0x0800), ipv4(sa=198.18.1.1, da=198.18.1.2, ttl=64), udp(sp=10000, dp=9000), fill(0x00, 272) }" >"$TMP/t.cfg"
+  ready() { for _ in $(seq 200); do grep -q "ready on" "$1" && return 0; sleep 0.05; done; return 1; }
+  xdp_id() { inb ip -d link show zcwb | grep -o 'prog/xdp id [0-9]*' | grep -o '[0-9]*$'; }
+  for rx in af_xdp xdp_drop; do
+    $INB "$ZC" sink --iface zcwb --rx $rx --source external --count $N --silence 3 --duration 20 --json >"$TMP/$rx.json" 2>"$TMP/$rx.err" &
+    SK=$!
+    ready "$TMP/$rx.err" || { wait $SK; rc=$?; [[ $rc -eq 3 ]] && skip "sink --rx $rx: $(tail -1 "$TMP/$rx.err")"; fail "sink --rx $rx never got ready (rc $rc): $(tail -2 "$TMP/$rx.err")"; }
+    [[ -n "$(xdp_id)" ]] || fail "no XDP program on zcwb during the $rx trial"
+    trafgen --dev zcwa --conf "$TMP/t.cfg" --num $N --rate 20000pps --cpus 1 --no-sock-mem --notouch-irq >"$TMP/trafgen.out" 2>&1 \
+      || fail "trafgen failed: $(tail -3 "$TMP/trafgen.out")"
+    wait $SK; rc=$?
+    [[ $rc -eq 0 ]] || fail "sink --rx $rx exited $rc: $(tail -2 "$TMP/$rx.err")"
+    got=$(jget "$TMP/$rx.json" 'r["raw"]["received_total"]')
+    how=$(jget "$TMP/$rx.json" 'r["params"]["wire"]["xdp"]["attach"]')
+    echo "$rx: trafgen sent $N, sink received $got, XDP attached by $how"
+    [[ "$got" -eq $N ]] || fail "sink --rx $rx counted $got packets, trafgen sent exactly $N"
+    [[ "$how" == bpf_link ]] || fail "the record says the XDP program was attached by '$how', not bpf_link"
+    [[ -z "$(xdp_id)" ]] || fail "an XDP program is left on zcwb after the $rx trial ended"
+  done
+  $INB "$ZC" sink --iface zcwb --rx xdp_drop --source external --duration 30 >/dev/null 2>"$TMP/k.err" &
+  SK=$!
+  ready "$TMP/k.err" || fail "the xdp_drop sink never got ready: $(tail -2 "$TMP/k.err")"
+  pid=$(xdp_id)
+  lid=$(bpftool -j link show | /usr/bin/python3 -c 'import json,sys; print(" ".join(str(l["id"]) for l in json.load(sys.stdin) if l.get("prog_id")=='"${pid:-0}"'))')
+  [[ -n "$pid" && -n "$lid" ]] || fail "during the trial: XDP prog id '$pid', BPF link id(s) '$lid' (expected both)"
+  # Someone else's program (here: the first sink's) is never replaced.
+  err=$(inb "$ZC" sink --iface zcwb --rx af_xdp --source external --duration 1 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq 2 && "$err" == *"already has an XDP program"* && $(printf '%s\n' "$err" | wc -l) -eq 1 ]] \
+    || fail "a second XDP sink was not refused in one line (rc $rc): $err"
+  [[ "$(xdp_id)" == "$pid" ]] || fail "the refused sink changed the XDP program ($(xdp_id), was $pid)"
+  kill -KILL $SK; wait $SK 2>/dev/null
+  for _ in $(seq 100); do
+    [[ -z "$(xdp_id)" ]] && ! bpftool link show id $lid >/dev/null 2>&1 && ! bpftool prog show id $pid >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+  [[ -z "$(xdp_id)" ]] || fail "after SIGKILL zcwb still has XDP program $(xdp_id): $(inb ip -d link show zcwb | grep xdp)"
+  bpftool link show id $lid >/dev/null 2>&1 && fail "after SIGKILL BPF link $lid is still in the kernel: $(bpftool link show id $lid)"
+  bpftool prog show id $pid >/dev/null 2>&1 && fail "after SIGKILL XDP program $pid is still in the kernel"
+  echo "after SIGKILL: no XDP on zcwb, link $lid and program $pid gone"
   ;;
 *) echo "unknown check '$CHECK'" >&2; exit 2 ;;
 esac

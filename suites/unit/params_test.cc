@@ -84,6 +84,11 @@ const std::map<std::string, std::vector<std::string>> kSamples = {
     {"--source", {"external"}},
     {"--seq", {"offset=0,width=4,endian=big"}},
     {"--silence", {"1.5"}},
+    {"--rps-cpus", {"1"}},
+    {"--xps-cpus", {"1"}},
+    {"--threaded-napi", {}},
+    {"--rx-ring", {"512"}},
+    {"--tx-ring", {"512"}},
 };
 
 TEST(params, EveryFlagHasASampleAndOneRow) {
