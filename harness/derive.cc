@@ -72,10 +72,31 @@ json derive_trial(const json& params, const json& raw) {
   d["cpu_ns_per_pkt_total"] = rx_win ? json(double(busy_all) / double(rx_win)) : json(nullptr);
   d["cpu_ns_per_pkt_sink"] = rx_win ? json(double(busy_sink) / double(rx_win)) : json(nullptr);
   d["sink_cpu_percent"] = window_s > 0 ? json(100.0 * double(busy_sink) / (window_s * 1e9)) : json(nullptr);
+  // The sink threads' own CPU: every sink worker's task-clock summed (one
+  // worker's alone would make a several-worker trial look cheaper), the
+  // single sink's raw.perf.sink where the record has no workers.
+  // A worker without a task-clock value makes the sum null, not smaller.
   json thread_ns = nullptr;
-  if (raw.contains("perf") && raw["perf"].contains("sink"))
-    for (const auto& e : raw["perf"]["sink"])
-      if (e.value("name", "") == "task-clock" && e["value"].is_number()) thread_ns = e["value"];
+  bool thread_ns_missing = false;
+  auto add_task_clock = [&](const json& perf) {
+    bool found = false;
+    for (const auto& e : perf)
+      if (e.value("name", "") == "task-clock" && e["value"].is_number()) {
+        thread_ns = (thread_ns.is_number() ? thread_ns.get<double>() : 0.0) + e["value"].get<double>();
+        found = true;
+      }
+    if (!found) thread_ns_missing = true;
+  };
+  bool from_workers = false;
+  if (raw.contains("workers") && raw["workers"].is_array())
+    for (const auto& w : raw["workers"])
+      if (w.value("role", "") == "sink" && w.contains("perf") && w["perf"].is_array()) {
+        add_task_clock(w["perf"]);
+        from_workers = true;
+      }
+  if (!from_workers && raw.contains("perf") && raw["perf"].contains("sink") && raw["perf"]["sink"].is_array())
+    add_task_clock(raw["perf"]["sink"]);
+  if (thread_ns_missing) thread_ns = nullptr;
   d["cpu_ns_per_pkt_sink_thread"] =
       rx_win && thread_ns.is_number() ? json(thread_ns.get<double>() / double(rx_win)) : json(nullptr);
 

@@ -17,8 +17,11 @@ import sys
 import time
 
 # The sink transports a wire run takes from a suite: socket and packet sinks.
-# xdp_drop/af_xdp would attach XDP to an interface we did not create, and
-# the capture peers need a generator of ours to bound them; both stay lab-only.
+# `zcbench sink --iface` takes af_xdp and xdp_drop (their program attached
+# through a BPF link), but one XSK binds one queue, so on a multi-queue NIC a
+# suite row would report the other queues' traffic as lost; they stay out of
+# suite runs until the wire sink spreads XSKs over every queue. The capture
+# peers need a generator of ours to bound them.
 WIRE_RX_EXCLUDED = ("xdp_drop", "af_xdp", "xdp_bench", "tcpdump", "netsniff_ng")
 
 

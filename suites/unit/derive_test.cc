@@ -102,6 +102,20 @@ TEST(derive, MissingPerfValueIsNull) {
   EXPECT_TRUE(derive_trial(params(), r)["cpu_ns_per_pkt_sink_thread"].is_null());
 }
 
+TEST(derive, SinkThreadCpuSumsEverySinkWorker) {
+  // Two sink workers: the trial's sink-thread CPU is both task-clocks, not
+  // worker 0's (raw.perf.sink) alone; generators do not count.
+  json r = raw();
+  auto perf = [](json v) { return json::array({{{"name", "task-clock"}, {"value", v}}}); };
+  r["workers"] = json::array({{{"role", "sink"}, {"worker", 0}, {"perf", perf(200e6)}},
+                              {{"role", "sink"}, {"worker", 1}, {"perf", perf(160e6)}},
+                              {{"role", "gen"}, {"worker", 0}, {"perf", perf(999e6)}}});
+  r["perf"]["sink"] = perf(200e6);
+  EXPECT_DOUBLE_EQ(derive_trial(params(), r)["cpu_ns_per_pkt_sink_thread"].get<double>(), 360e6 / 180000);
+  r["workers"][1]["perf"] = perf(nullptr);  // one worker unmeasured: no figure rather than half of one
+  EXPECT_TRUE(derive_trial(params(), r)["cpu_ns_per_pkt_sink_thread"].is_null());
+}
+
 std::string refusal(const TrialSpec& s) {
   try {
     validate_trial(s);
