@@ -89,6 +89,15 @@ def payload_label(payload_bytes, size_mix=None):
     return size(payload_bytes)
 
 
+def row_size(row):
+    """The size column of one (aggregated) row: its size_label where the row has one
+    (payload_label: "IMIX ..." for a mix), else its payload size."""
+    label = row.get("size_label") if hasattr(row, "get") else None
+    if isinstance(label, str) and label:
+        return label
+    return size(row.get("params.payload_bytes") if hasattr(row, "get") else None)
+
+
 def bytes_iec(v):
     if missing(v):
         return "–"

@@ -24,7 +24,7 @@ while drops were pending. Non-flood: packets on the port that were not flood dat
   <th class="num">CPU ns/pkt (sink)</th><th class="num">tp_drops</th><th class="num">V3 freezes</th>
   <th class="num">LOSING blocks</th><th class="num">non-flood</th></tr></thead>
  <tbody>{% for r in rows %}
-  <tr><td>{{ r.sink }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+  <tr><td>{{ r.sink }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
    <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.loss_ratio", fmt.pct) }}</td>
    <td class="num">{{ stat(r, "derived.cpu_ns_per_pkt_sink", fmt.ns) }}</td>
@@ -38,7 +38,7 @@ earlier than one already emitted) must be 0; equal stamps are ties, counted apar
  <thead><tr><th>sink</th><th>payload</th><th>offered</th><th class="num">merged</th><th class="num">merge rate</th>
   <th class="num">order violations</th><th class="num">ties</th><th class="num">max hold</th></tr></thead>
  <tbody>{% for r in merges %}
-  <tr><td>{{ r.sink }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+  <tr><td>{{ r.sink }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
    <td class="num">{{ stat(r, rx ~ "merged_packets", fmt.count) }}</td>
    <td class="num">{{ stat(r, rx ~ "merge_rate_pps", fmt.pps) }}</td>
    <td class="num{% if r[rx ~ 'order_violations.max'] %} bad{% endif %}">{{ stat(r, rx ~ "order_violations", fmt.count) }}</td>

@@ -69,7 +69,7 @@ incomparable — the ratios between paths are the point.</p>
      <th class="num">sink CPU</th><th class="num">ns/pkt lab CPUs</th></tr></thead>
     <tbody>
     {% for r in c.rows %}
-     <tr><td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+     <tr><td>{{ r.pair }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
       <td class="num">{{ stat(r, "derived.sent_pps", fmt.pps) }}</td>
       <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
       {% if c.number == 2 %}

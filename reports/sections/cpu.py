@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from .. import charts
+from .. import charts, fmt
 from ..html import empty, fragment
 from ..stats import by_config
 from .summary import top_rate_rows
@@ -31,7 +31,7 @@ CPUs the trial used (generator included), <em>sink thread</em> the thread's own 
   <th class="num">ns/pkt sink thread</th><th class="num">sink CPU busy</th></tr></thead>
  <tbody>
  {% for r in rows %}
-  <tr><td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+  <tr><td>{{ r.pair }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
    <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.cpu_ns_per_pkt_sink", fmt.ns) }}</td>
    <td class="num">{{ stat(r, "derived.cpu_ns_per_pkt_total", fmt.ns) }}</td>
@@ -100,7 +100,7 @@ def breakdown_chart(run, top):
         if r["config"] not in med.index.get_level_values(0):
             continue
         for cpu, row in med.loc[r["config"]].iterrows():
-            labels.append(f"{r['pair']} · {int(r['params.payload_bytes'])} B · CPU {cpu}")
+            labels.append(f"{r['pair']} · {fmt.row_size(r)} · CPU {cpu}")
             values.append(row.values)
     if not values:
         return None

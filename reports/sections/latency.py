@@ -28,7 +28,7 @@ right way to combine percentiles, which cannot be averaged. {{ csv }}</p>
   <th class="num">p50 all reps</th><th class="num">p99 all reps</th><th class="num">p99.9 all reps</th></tr></thead>
  <tbody>
  {% for r in rows %}
-  <tr><td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+  <tr><td>{{ r.pair }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
    <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.latency_p50_ns", fmt.ns) }}</td>
    <td class="num">{{ stat(r, "derived.latency_p99_ns", fmt.ns) }}</td>
@@ -187,7 +187,7 @@ def render(run):
         r["merged_p50"], r["merged_p99"], r["merged_p999"] = (quantile(hist, q)
                                                               for q in (0.5, 0.99, 0.999))
         if hist and len(series) < CDF_MAX_LINES:
-            series.append((f"{r['pair']} · {fmt.size(r['params.payload_bytes'])} · "
+            series.append((f"{r['pair']} · {fmt.row_size(r)} · "
                            f"{r['rate_label']}", hist))
         rows.append(r)
     if not rows:

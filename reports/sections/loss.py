@@ -44,7 +44,7 @@ or the counters claim more than was lost.</p>
   <th class="num">unattributed</th><th class="num">over-attributed</th><th>reconciled</th></tr></thead>
  <tbody>
  {% for r in rows %}
-  <tr{% if r["derived.reconciliation_ok"] == False %} class="badrow"{% endif %}><td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+  <tr{% if r["derived.reconciliation_ok"] == False %} class="badrow"{% endif %}><td>{{ r.pair }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
    <td>{{ fmt.plain(r["params.repetition"]) }}</td>
    <td class="num">{{ fmt.count(r["raw.drop_counters.sent"]) }}</td>
    <td class="num">{{ fmt.count(r["raw.drop_counters.received_unique"]) }}</td>
@@ -68,7 +68,7 @@ def chart(trials, layers, layer_text):
     if agg.empty:
         return None
     agg = agg.sort_values(["params.payload_bytes", "pair", "rate_order"]).reset_index(drop=True)
-    labels = [f"{r['pair']} · {fmt.size(r['params.payload_bytes'])} · {r['rate_label']}"
+    labels = [f"{r['pair']} · {fmt.row_size(r)} · {r['rate_label']}"
               for _, r in agg.iterrows()]
     sent = agg["raw.drop_counters.sent.med"].replace(0, np.nan)
     fig, axes = charts.figure(ncols=1, width=10, height=1.0 + 0.28 * len(labels))

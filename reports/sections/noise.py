@@ -57,7 +57,7 @@ comparison on this machine is not measured (./run.py calibrate, then --calibrati
   <th>flag</th></tr></thead>
  <tbody>
  {% for r in rows %}
-  <tr><td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+  <tr><td>{{ r.pair }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
    <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ fmt.pct(r["derived.received_pps.cv"], 2) }}</td>
    <td class="num">{{ fmt.pct(r.get("derived.cpu_ns_per_pkt_sink_thread.cv"), 2) }}</td>
@@ -150,7 +150,7 @@ def render(run):
                                "params.repetition"]).iterrows():
         charts = _charts(t["record"])
         if charts:
-            label = (f"{t['pair']} · {fmt.size(t['params.payload_bytes'])} · {t['rate_label']} "
+            label = (f"{t['pair']} · {fmt.row_size(t)} · {t['rate_label']} "
                      f"· rep {fmt.plain(t['params.repetition'])}")
             series.append(dict(charts, label=label, steadiness=t["steadiness_cv"]))
     n = agg["derived.received_pps.n"] if not agg.empty else pd.Series(dtype=int)

@@ -20,7 +20,7 @@ TEMPLATE = """
   <th class="num">CPU ns/pkt lab CPUs</th><th class="num">loss</th></tr></thead>
  <tbody>
  {% for r in s.configs %}
-  <tr><td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+  <tr><td>{{ r.pair }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
    <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.cpu_ns_per_pkt_total", fmt.ns) }}</td>
    <td class="num">{{ stat(r, "derived.loss_ratio", fmt.pct) }}</td></tr>

@@ -34,7 +34,7 @@ Every figure is a median over repetitions; small print gives min – max and n.<
   <th>runner-up</th><th>why</th></tr></thead>
  <tbody>
  {% for b in best %}
-  <tr><td>{{ fmt.size(b.row["params.payload_bytes"]) }} ({{ fmt.size(b.row["params.frame_bytes"]) }})</td>
+  <tr><td>{{ fmt.row_size(b.row) }} ({{ fmt.size(b.row["params.frame_bytes"]) }})</td>
    <td class="em">{{ b.row.pair }}</td><td>{{ b.row.rate_label }}</td>
    <td class="num">{{ stat(b.row, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(b.row, "derived.cpu_ns_per_pkt_total", fmt.ns) }}</td>
@@ -54,7 +54,7 @@ Every figure is a median over repetitions; small print gives min – max and n.<
  <tbody>
  {% for r in top %}
   <tr{% if r.is_best %} class="best" title="best at this payload size"{% endif %}>
-   <td>{{ r.pair }}</td><td>{{ fmt.size(r["params.payload_bytes"]) }}</td><td>{{ r.rate_label }}</td>
+   <td>{{ r.pair }}</td><td>{{ fmt.row_size(r) }}</td><td>{{ r.rate_label }}</td>
    <td class="num">{{ stat(r, "derived.sent_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.received_pps", fmt.pps) }}</td>
    <td class="num">{{ stat(r, "derived.cpu_ns_per_pkt_sink", fmt.ns) }}</td>
