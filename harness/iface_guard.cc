@@ -17,6 +17,7 @@
 #include "harness/errors.h"
 #include "harness/ethtool.h"
 #include "harness/netns.h"
+#include "harness/timestamps.h"
 
 namespace zc {
 
@@ -95,6 +96,19 @@ IfaceSetting ring_setting(const std::string& ifname, bool rx) {
             return std::to_string(*v);
           },
           [ifname, rx](const std::string& v) { ethtool::set_ring(ifname, rx, uint32_t(std::stoul(v))); }};
+}
+
+IfaceSetting hwtstamp_setting(const std::string& ifname) {
+  return {"hwtstamp",
+          [ifname] {
+            const HwTstampConfig c = read_hwtstamp(ifname);
+            return std::to_string(c.tx_type) + "," + std::to_string(c.rx_filter);
+          },
+          [ifname](const std::string& v) {
+            const size_t comma = v.find(',');
+            if (comma == std::string::npos) throw InternalError("hwtstamp setting '" + v + "' is not TX_TYPE,RX_FILTER");
+            write_hwtstamp(ifname, {std::stoi(v.substr(0, comma)), std::stoi(v.substr(comma + 1))});
+          }};
 }
 
 std::vector<std::string> iface_queues(const std::string& ifname, const std::string& prefix) {

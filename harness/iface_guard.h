@@ -29,6 +29,9 @@ IfaceSetting threaded_napi_setting(const std::string& ifname);  // /sys/class/ne
 // /sys/class/net/IF/queues/QUEUE/FILE, e.g. ("rx-0", "rps_cpus"): a hex mask.
 IfaceSetting queue_cpus_setting(const std::string& ifname, const std::string& queue, const std::string& file);
 IfaceSetting ring_setting(const std::string& ifname, bool rx);  // pending ring entries (ETHTOOL_[GS]RINGPARAM)
+// Hardware timestamping (SIOCGHWTSTAMP/SIOCSHWTSTAMP): "TX_TYPE,RX_FILTER"
+// as hwtstamp_config numbers them, e.g. "0,1" (TX off, HWTSTAMP_FILTER_ALL).
+IfaceSetting hwtstamp_setting(const std::string& ifname);
 
 // The queues of an interface named `prefix`-N (rx, tx) in /sys/class/net/IF/queues.
 std::vector<std::string> iface_queues(const std::string& ifname, const std::string& prefix);

@@ -66,15 +66,6 @@ class IfIoctl {
   ifreq ifr_{};
 };
 
-const char* tx_type_name(int t) {
-  switch (t) {
-    case HWTSTAMP_TX_OFF: return "off";
-    case HWTSTAMP_TX_ON: return "on";
-    case HWTSTAMP_TX_ONESTEP_SYNC: return "onestep_sync";
-    default: return "other";
-  }
-}
-
 }  // namespace
 
 void StampCounts::merge(const StampCounts& o) {
@@ -258,35 +249,6 @@ HwTstampConfig write_hwtstamp(const std::string& ifname, HwTstampConfig want) {
                               e),
                    e);
   return {cfg.tx_type, cfg.rx_filter};  // the driver writes back what it set
-}
-
-HwTimestampGuard::HwTimestampGuard(const std::string& ifname) : ifname_(ifname) {
-  old_ = read_hwtstamp(ifname);
-  new_ = write_hwtstamp(ifname, HwTstampConfig{old_.tx_type, HWTSTAMP_FILTER_ALL});
-  active_ = true;
-}
-
-void HwTimestampGuard::restore() {
-  if (!active_) return;
-  active_ = false;
-  write_hwtstamp(ifname_, old_);
-}
-
-HwTimestampGuard::~HwTimestampGuard() {
-  try {
-    restore();
-  } catch (const Error& e) {
-    // A destructor cannot throw: the failed restore is said on stderr (the
-    // caller that restores explicitly gets the exception).
-    std::fprintf(stderr, "zcbench: %s\n", e.what());
-  }
-}
-
-nlohmann::json HwTimestampGuard::before() const {
-  return {{"tx_type", tx_type_name(old_.tx_type)}, {"rx_filter", old_.rx_filter}};
-}
-nlohmann::json HwTimestampGuard::after() const {
-  return {{"tx_type", tx_type_name(new_.tx_type)}, {"rx_filter", new_.rx_filter}};
 }
 
 }  // namespace zc

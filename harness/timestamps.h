@@ -103,9 +103,9 @@ nlohmann::json timestamps_json(bool software, const HwStampProbe& hw, bool hardw
 nlohmann::json sink_timestamps(const nlohmann::json& rx_driver_stats);
 
 // The interface's hardware timestamping configuration (SIOCGHWTSTAMP /
-// SIOCSHWTSTAMP's hwtstamp_config, tx_type and rx_filter), for a restorer
-// that must put it back after this process died (harness/iface_guard's
-// restorer process): read before the change, written back after.
+// SIOCSHWTSTAMP's hwtstamp_config, tx_type and rx_filter). Changed only
+// through InterfaceGuard (hwtstamp_setting, harness/iface_guard.h), which
+// records it before the change and restores it, after a SIGKILL too.
 struct HwTstampConfig {
   int tx_type = 0;
   int rx_filter = 0;
@@ -114,27 +114,5 @@ struct HwTstampConfig {
 HwTstampConfig read_hwtstamp(const std::string& ifname);
 // Returns what the driver accepted (it may widen rx_filter).
 HwTstampConfig write_hwtstamp(const std::string& ifname, HwTstampConfig cfg);
-
-// SIOCSHWTSTAMP on a named interface (--hw-timestamps): turns on RX hardware
-// stamping of every packet (HWTSTAMP_FILTER_ALL), keeping TX as it was, after
-// reading the old configuration (SIOCGHWTSTAMP); restore() or the destructor
-// puts the old one back. Changing it is an interface change: the caller
-// records before() in the record. Throws EnvError with the kernel's reason
-// (EOPNOTSUPP on veth), changing nothing.
-class HwTimestampGuard {
- public:
-  explicit HwTimestampGuard(const std::string& ifname);
-  ~HwTimestampGuard();
-  HwTimestampGuard(const HwTimestampGuard&) = delete;
-  HwTimestampGuard& operator=(const HwTimestampGuard&) = delete;
-  void restore();
-  nlohmann::json before() const;  // {tx_type, rx_filter} as read
-  nlohmann::json after() const;   // what the driver accepted
-
- private:
-  std::string ifname_;
-  HwTstampConfig old_, new_;
-  bool active_ = false;
-};
 
 }  // namespace zc

@@ -569,22 +569,29 @@ TEST(workers_fanout, aggregate_refuses_several_workers) {
 
 // ---- AF_XDP: one socket per queue ------------------------------------------------
 
+// The generator's AF_XDP socket on TX queue q feeds the sink's RX queue q:
+// `per_queue` frames out of each queue in turn must reach that queue's
+// socket and no other.
+void check_queue_isolation(const Lab& lab, SinkWorkers& sinks, int per_queue) {
+  std::map<int, uint64_t> seq;
+  for (int q = 0; q < 2; ++q) {
+    const auto before = sinks.counts();
+    ZC_SEND(lab, "af_xdp", q, q, q, 2, per_queue, seq);
+    ASSERT_TRUE(sinks.wait_total(uint64_t(q + 1) * per_queue)) << show(sinks.counts());
+    const auto g = grew(before, sinks.counts());
+    ASSERT_EQ(g.size(), 1u) << "queue " << q << ": " << show(before) << " -> " << show(sinks.counts());
+    EXPECT_EQ(g.begin()->first, q) << "queue " << q << "'s frames reached the socket of queue " << g.begin()->first;
+  }
+}
+
 TEST(workers_af_xdp, xsk_on_queue_q_sees_only_queue_q) {
   ZC_REQUIRE_TWO_CPUS();
   if (geteuid() == 0)
     if (Usability u = probe_af_xdp(); !u.usable) GTEST_SKIP() << "unsupported: " << u.reason;
   ZC_REQUIRE_LAB(lab, two_cpu_lab(LabMode::xdp, 2));
   ZC_OPEN_SINKS(sinks, *lab, "af_xdp", {}, 2, 2, true);
-  // The generator's AF_XDP socket on TX queue q feeds the sink's RX queue q.
-  std::map<int, uint64_t> seq;
-  for (int q = 0; q < 2; ++q) {
-    const auto before = sinks.counts();
-    ZC_SEND(*lab, "af_xdp", q, q, q, 2, 100, seq);
-    ASSERT_TRUE(sinks.wait_total(uint64_t(q + 1) * 100)) << show(sinks.counts());
-    const auto g = grew(before, sinks.counts());
-    ASSERT_EQ(g.size(), 1u) << "queue " << q << ": " << show(before) << " -> " << show(sinks.counts());
-    EXPECT_EQ(g.begin()->first, q) << "queue " << q << "'s frames reached the socket of queue " << g.begin()->first;
-  }
+  check_queue_isolation(*lab, sinks, 100);
+  ZC_STOP_IF_DONE();
   sinks.stop();
   expect_clean(sinks);
   expect_no_gaps(sinks);
@@ -600,15 +607,8 @@ TEST(workers_af_xdp, shared_umem_sinks_keep_their_queues_and_counts) {
     if (Usability u = probe_af_xdp(); !u.usable) GTEST_SKIP() << "unsupported: " << u.reason;
   ZC_REQUIRE_LAB(lab, two_cpu_lab(LabMode::xdp, 2));
   ZC_OPEN_SINKS(sinks, *lab, "af_xdp", {{"umem", "shared"}, {"frames", "4096"}}, 2, 2, true);
-  std::map<int, uint64_t> seq;
-  for (int q = 0; q < 2; ++q) {
-    const auto before = sinks.counts();
-    ZC_SEND(*lab, "af_xdp", q, q, q, 2, 300, seq);
-    ASSERT_TRUE(sinks.wait_total(uint64_t(q + 1) * 300)) << show(sinks.counts());
-    const auto g = grew(before, sinks.counts());
-    ASSERT_EQ(g.size(), 1u) << "queue " << q << ": " << show(before) << " -> " << show(sinks.counts());
-    EXPECT_EQ(g.begin()->first, q) << "queue " << q << "'s frames reached the socket of queue " << g.begin()->first;
-  }
+  check_queue_isolation(*lab, sinks, 300);
+  ZC_STOP_IF_DONE();
   sinks.stop();
   expect_clean(sinks);
   expect_no_gaps(sinks);
