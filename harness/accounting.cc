@@ -155,6 +155,17 @@ void Accounting::begin_batch() {
   batch_offset_valid_ = false;
 }
 
+void Accounting::on_truncated(const uint8_t* payload, size_t len) {
+  packets_.store(packets_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  bytes_ += len;
+  if (mode_ == AccountingMode::count) return;  // count mode checks nothing
+  ++corrupt_;
+  FloodHeader h;
+  // Charged to the size its header says, as a failed checksum is (inspect).
+  if (mix_ && mode_ == AccountingMode::full && flood_read(payload, len, &h, /*verify=*/false) != FloodCheck::too_short)
+    ++by_size_[mix_->index_at(h.seq)].corrupt;
+}
+
 void Accounting::split(uint64_t tx_ns) {
   if (!stamp_->software_ns) return;
   if (!batch_offset_valid_) batch_offset_ns_ = realtime_minus_monotonic_ns(), batch_offset_valid_ = true;

@@ -142,6 +142,10 @@ class Accounting {
     on_packet(payload, len);
     stamp_ = nullptr;
   }
+  // A datagram the sink's buffer cut short (MSG_TRUNC): received, and corrupt
+  // whatever its header says, since its tail never reached user space; never
+  // a good packet (no sequence, no latency). `len` is what the buffer holds.
+  void on_truncated(const uint8_t* payload, size_t len);
   // AccountingMode::seq: where the counter is (defined in harness/seq_format.cc).
   void set_seq_format(const SeqFormat& f);
   // A frame-size mix (harness/size_mix.h), full mode: a flood packet must

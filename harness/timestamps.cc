@@ -93,25 +93,32 @@ void enable_packet_rx_timestamps(int fd, bool hardware) {
     throw EnvError(errno_text("setsockopt(PACKET_TIMESTAMP)", errno), errno);
 }
 
+bool read_stamp_cmsg(const cmsghdr& c, KernelStamp* k) {
+  if (c.cmsg_level != SOL_SOCKET) return false;
+  const size_t data = c.cmsg_len - CMSG_LEN(0);
+  const void* src = CMSG_DATA(const_cast<cmsghdr*>(&c));  // CMSG_DATA takes a non-const pointer, reads only
+  if (c.cmsg_type == SO_TIMESTAMPING_NEW && data >= sizeof(scm_timestamping64)) {
+    scm_timestamping64 t;
+    std::memcpy(&t, src, sizeof t);
+    k->software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
+    k->hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
+    return true;
+  }
+  if (c.cmsg_type == SO_TIMESTAMPING_OLD && data >= sizeof(scm_timestamping)) {
+    scm_timestamping t;
+    std::memcpy(&t, src, sizeof t);
+    k->software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
+    k->hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
+    return true;
+  }
+  return false;
+}
+
 KernelStamp parse_rx_stamp(const msghdr& msg) {
   KernelStamp k;
   if (!msg.msg_control || msg.msg_controllen < sizeof(cmsghdr)) return k;
   msghdr& m = const_cast<msghdr&>(msg);  // CMSG_NXTHDR takes a non-const pointer, reads only
-  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
-    if (c->cmsg_level != SOL_SOCKET) continue;
-    const size_t data = c->cmsg_len - CMSG_LEN(0);
-    if (c->cmsg_type == SO_TIMESTAMPING_NEW && data >= sizeof(scm_timestamping64)) {
-      scm_timestamping64 t;
-      std::memcpy(&t, CMSG_DATA(c), sizeof t);
-      k.software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
-      k.hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
-    } else if (c->cmsg_type == SO_TIMESTAMPING_OLD && data >= sizeof(scm_timestamping)) {
-      scm_timestamping t;
-      std::memcpy(&t, CMSG_DATA(c), sizeof t);
-      k.software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
-      k.hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
-    }
-  }
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) read_stamp_cmsg(*c, &k);
   return k;
 }
 
@@ -219,6 +226,10 @@ nlohmann::json sink_stamp_capability(const std::string& ifname) {
     hw.reason = e.what();
   }
   return timestamps_json(true, hw, false);
+}
+
+nlohmann::json stamps_unavailable_json(const std::string& why) {
+  return {{"software", false}, {"hardware", false}, {"reason", why}, {"hardware_reason", why}};
 }
 
 nlohmann::json sink_timestamps(const nlohmann::json& rx) {

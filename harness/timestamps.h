@@ -58,6 +58,11 @@ constexpr size_t kStampControlBytes = 192;
 // ts[2] raw hardware; both the _OLD and _NEW layouts). Other cmsgs ignored.
 KernelStamp parse_rx_stamp(const msghdr& msg);
 
+// One control message of any walk (io_uring's multishot recvmsg buffers have
+// no msghdr of their own: io_uring_recvmsg_cmsg_firsthdr/nexthdr): when it is
+// SCM_TIMESTAMPING, its stamps go to *k and it returns true.
+bool read_stamp_cmsg(const cmsghdr& c, KernelStamp* k);
+
 // TPACKET tp_status bits -> which source tp_sec/tp_nsec came from.
 KernelStamp tpacket_stamp(uint32_t tp_status, uint64_t ns);
 
@@ -96,6 +101,10 @@ nlohmann::json sink_stamp_capability(const std::string& ifname);
 // The record's "timestamps" block: {software, hardware, hardware_reason,
 // driver, phc_index}; software is what the sink enabled.
 nlohmann::json timestamps_json(bool software, const HwStampProbe& hw, bool hardware_enabled);
+
+// The "timestamps" block of a socket sink that cannot take stamps on the
+// path chosen: software and hardware false, `why` as the reason for both.
+nlohmann::json stamps_unavailable_json(const std::string& why);
 
 // raw.timestamps of a trial from its sink driver statistics (one worker's
 // object, or {"workers": [...]}, whose first is taken: all workers share the
