@@ -95,6 +95,20 @@ TEST(recv, rx_software_stamps_split_latency) {
   expect_every_packet_stamped(rec, spec.count);
 }
 
+// Multishot IORING_OP_RECVMSG (io_uring_recv's default op) carries the same
+// SCM_TIMESTAMPING per datagram in its buffer (item 46); every batch uses
+// only CQEs posted before its receive time, so no wake-up is negative.
+TEST(io_uring_recv, rx_software_stamps_split_latency) {
+  conformance_item(46);
+  TrialSpec spec = stamp_spec("io_uring_recv");
+  ZC_RUN_FLOOD(spec, rec);
+  expect_every_packet_stamped(rec, spec.count);
+  const json& rx = rec["raw"]["driver_stats"]["rx"];
+  EXPECT_EQ(rx.value("op", ""), "recvmsg") << rx.dump();
+  EXPECT_EQ(u64(rx, "truncated_reads"), 0u) << rx.dump();
+  EXPECT_EQ(u64(rx, "control_truncated"), 0u) << rx.dump();
+}
+
 // TPACKET_V3's tp_sec/tp_nsec with TP_STATUS_TS_SOFTWARE (item 11) feed the
 // same split; TAP-style traffic as the capture sinks default to.
 TEST(tpacket_v3, rx_software_stamps_split_latency) {

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,7 @@
 #include "harness/accounting.h"
 #include "harness/errors.h"
 #include "harness/flood.h"
+#include "harness/flood_header.h"
 #include "harness/lab.h"
 #include "harness/netns.h"
 #include "harness/pacer.h"
@@ -738,6 +740,99 @@ TEST(io_uring_recv, flood_integrity) {
   TrialSpec spec = flood_spec("sendmmsg", "io_uring_recv");
   ZC_RUN_FLOOD(spec, rec);
   expect_intact(rec, spec.count);
+}
+
+// The io_uring_recv driver opened by this test in the lab's sink namespace on
+// kTestPort, for datagrams this test sends (docs/conformance.md item 46).
+std::unique_ptr<RxDriver> open_uring_sink(const Lab& lab, size_t payload_bytes,
+                                          const std::map<std::string, std::string>& options) {
+  const DriverInfo& info = find_driver("io_uring_recv", Direction::rx);
+  RxContext ctx;
+  const LabPort& port = lab.ports().at(0);
+  ctx.ifname = port.sink_ifname;
+  ctx.ifindex = port.sink_ifindex;
+  ctx.local_ip = port.sink_ip;
+  ctx.udp_port = kTestPort;
+  ctx.payload_bytes = payload_bytes;
+  ctx.options = validate_driver_options(info, options);
+  std::unique_ptr<RxDriver> sink = info.make_rx();
+  lab.sink_ns().run([&] { sink->open(ctx); });
+  return sink;
+}
+
+// MSG_TRUNC in io_uring_recvmsg_out.flags: the provided buffer cut the
+// datagram. The cut one is built so that what fits the buffer is itself a
+// valid flood payload of that length (its checksum passes over the bytes
+// received), so only the kernel's MSG_TRUNC can tell it is not whole: it
+// must count corrupt, never as a good packet.
+TEST(io_uring_recv, truncated_datagram_counts_corrupt) {
+  conformance_item(46);
+  if (auto why = io_uring_unusable(IORING_OP_RECVMSG, "IORING_OP_RECVMSG"); !why.empty()) GTEST_SKIP() << why;
+  ZC_REQUIRE_LAB(lab, false);
+  wait_lab_forwards(*lab);
+  constexpr size_t kPayload = 272;
+  std::unique_ptr<RxDriver> sink = open_uring_sink(*lab, kPayload, {});
+  Fd src = open_source(*lab, kTestPort);
+  // The payload room of a recvmsg buffer (drivers/io_uring_recv.cc): one byte
+  // more than any datagram of the lab (MTU 1500).
+  const size_t room = receive_buffer_bytes(1500, kPayload);
+  const uint64_t tx = monotonic_ns();
+  std::vector<uint8_t> good(kPayload), cut(room + 1000, 0xab);
+  flood_write_payload(cut.data(), room, FloodHeader{1, tx, 0});
+  auto send_good = [&](uint64_t seq) {
+    flood_write_payload(good.data(), good.size(), FloodHeader{seq, tx, 0});
+    ASSERT_EQ(send(src.get(), good.data(), good.size(), 0), ssize_t(good.size())) << "datagram " << seq;
+  };
+  send_good(0);
+  ASSERT_EQ(send(src.get(), cut.data(), cut.size(), 0), ssize_t(cut.size())) << "the cut datagram";
+  send_good(2);
+  Accounting acct(AccountingMode::full, 1);
+  acct.set_latency_window(0, UINT64_MAX - 1);
+  Clock::time_point t0 = Clock::now();
+  while (acct.packets() < 3 && Clock::now() - t0 < std::chrono::seconds(5)) sink->receive(acct, 100);
+  const json st = sink->kernel_stats();
+  ASSERT_EQ(acct.packets(), 3u) << st.dump();
+  EXPECT_EQ(u64(st, "truncated_reads"), 1u) << st.dump();
+  EXPECT_EQ(acct.corrupt(), 1u) << acct.sequence_json().dump();
+  EXPECT_EQ(acct.unique(), 2u) << "the cut datagram counted as a good packet: " << acct.sequence_json().dump();
+  // Only the whole datagrams reach the stamp counts. Whether these first ones
+  // carry a stamp is the kernel's timing: the first SO_TIMESTAMPING socket
+  // turns stamping on from a work item (net_enable_timestamp), so datagrams
+  // right after open() may come unstamped.
+  EXPECT_EQ(acct.stamps().software + acct.stamps().unstamped, 2u);
+  EXPECT_EQ(u64(st, "control_truncated"), 0u) << st.dump();
+  EXPECT_EQ(st.value("op", ""), "recvmsg");
+}
+
+// udp_gro=on needs the UDP_GRO cmsg, which op=recv cannot return: refused
+// as a usage error with one line naming both options, before any traffic.
+TEST(io_uring_recv, udp_gro_with_op_recv_is_a_usage_error) {
+  conformance_item(46);
+  ZC_REQUIRE_LAB(lab, false);
+  try {
+    open_uring_sink(*lab, 272, {{"op", "recv"}, {"udp_gro", "on"}});
+    ADD_FAILURE() << "udp_gro=on with op=recv was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("udp_gro=on needs op=recvmsg"), std::string::npos) << e.what();
+  }
+}
+
+// op=recv: today's multishot IORING_OP_RECV path, no stamps, and its record
+// says why.
+TEST(io_uring_recv, op_recv_flood_integrity_without_stamps) {
+  conformance_item(46);
+  TrialSpec spec = flood_spec("sendmmsg", "io_uring_recv:op=recv");
+  ZC_RUN_FLOOD(spec, rec);
+  expect_intact(rec, spec.count);
+  const json& raw = rec["raw"];
+  EXPECT_EQ(raw["driver_stats"]["rx"].value("op", ""), "recv") << raw["driver_stats"]["rx"].dump();
+  const json& ts = raw["timestamps"];
+  EXPECT_EQ(ts.value("software", true), false) << ts.dump();
+  EXPECT_NE(ts.value("reason", "").find("IORING_OP_RECV"), std::string::npos) << ts.dump();
+  const json& lat = raw["latency_ns"];
+  EXPECT_GT(u64(lat, "count"), 0u);
+  EXPECT_EQ(u64(lat["stamps"], "software"), 0u) << lat["stamps"].dump();
+  EXPECT_EQ(u64(lat["stack"], "count"), 0u);
 }
 
 // A GSO sender and a UDP_GRO socket: the kernel hands the socket each GSO

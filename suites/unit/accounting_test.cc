@@ -208,6 +208,25 @@ TEST(accounting, CountModeOnlyCounts) {
   EXPECT_EQ(a.latency_json()["count"], 0);
 }
 
+// A datagram the sink's buffer cut (MSG_TRUNC) is corrupt even when the
+// bytes that fit check out; count mode looks at nothing, as for any packet.
+TEST(accounting, TruncatedIsCorruptNeverGood) {
+  Accounting a(AccountingMode::full, 1);
+  a.begin_batch();
+  auto p = packet(0, 0);
+  a.on_truncated(p.data(), p.size());
+  feed(a, packet(1, 0));
+  EXPECT_EQ(a.packets(), 2u);
+  EXPECT_EQ(a.bytes(), 2u * 272);
+  EXPECT_EQ(a.corrupt(), 1u);
+  EXPECT_EQ(a.unique(), 1u);
+  EXPECT_EQ(a.sequence_json()["gaps"], 1) << "seq 0 never arrived whole";
+  Accounting c(AccountingMode::count, 1);
+  c.on_truncated(p.data(), p.size());
+  EXPECT_EQ(c.packets(), 1u);
+  EXPECT_EQ(c.corrupt(), 0u);
+}
+
 TEST(accounting, LatencyOnlyInsideTheWindow) {
   Accounting a(AccountingMode::full, 1);
   uint64_t seq = 0;
