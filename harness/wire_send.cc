@@ -18,6 +18,7 @@
 #include "harness/iface_guard.h"
 #include "harness/pacer.h"
 #include "harness/registry.h"
+#include "harness/size_mix.h"
 #include "harness/wire_common.h"
 
 namespace zc {
@@ -46,6 +47,11 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   if (spec.rate_pps < 0 || !std::isfinite(spec.rate_pps)) throw UsageError("--rate must be > 0 or 'max'");
   const DriverInfo& info = find_driver(spec.tx.name, Direction::tx);
   DriverOptions opts = validate_driver_options(info, spec.tx.options);
+  // A frame-size mix goes out as in the lab (harness/size_mix.h: packet seq
+  // of a flow has the size its position in the cycle gives), so a sink of
+  // ours checks every length; a transport that sends one size is refused.
+  validate_size_mix(spec.size_mix, &info);
+  const auto mix = SizeMix::parse(spec.size_mix);
   refuse_xdp_transport(spec.tx.name, "send --tx");
 
   json wire = ethtool::describe(spec.iface);
@@ -66,7 +72,8 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   params["gen_cpu"] = spec.lab.gen_cpu;
   params["rx"] = "remote";  // the receiver is not ours (schema: a string)
   std::ostringstream name;
-  name << spec.tx.name << "->" << spec.iface << " " << spec.payload_bytes << "B "
+  name << spec.tx.name << "->" << spec.iface << " "
+       << (mix ? "IMIX " + spec.size_mix : std::to_string(spec.payload_bytes) + "B") << " "
        << (spec.rate_pps > 0 ? std::to_string(uint64_t(spec.rate_pps)) + "pps" : "max") << " #" << spec.repetition;
   json record = new_record(spec, name.str(), wire_command_line("send", spec, w), params);
   if (skip_unusable(info, record)) return {record, false};
@@ -84,6 +91,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   ctx.src_port = kFloodSrcPortBase;
   ctx.dst_port = kFloodUdpPort;
   ctx.payload_bytes = spec.payload_bytes;
+  if (mix) ctx.min_payload_bytes = mix->smallest_payload();
   ctx.mtu = wire["mtu"].is_number() ? wire["mtu"].get<int>() : 1500;
   ctx.flows = spec.flows;
   ctx.options = opts;
@@ -100,6 +108,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   std::atomic<bool> done{false};
   json tx_stats;
   FloodSpec fs{spec.payload_bytes, spec.rate_pps, spec.burst, spec.flows, spec.count, 0};
+  fs.mix = mix;
   std::thread t([&] {
     bool ready = false;
     try {
@@ -167,6 +176,9 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   raw["driver_counters_delta"] = ethtool::stats_delta(s0.driver, sc.driver);
   raw["icmp_delta"] = map_delta(s0.icmp, sc.icmp);
   raw["driver_stats"] = {{"tx", tx_stats.is_null() ? json::object() : tx_stats}, {"flood", gstats}};
+  // Sent per size is the generator's own count; what arrived is the
+  // receiver's to say (null here).
+  if (mix) raw["sizes"] = size_table_json(*mix, gen->sent_by_size(), {});
   record["raw"] = raw;
 
   json d = derive_wire("send", params, raw);
@@ -176,7 +188,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   d["iface_tx_dropped"] = get_u64(raw["link_delta"]["gen"], "tx_dropped");
   d["icmp_errors"] = get_u64(raw["icmp_delta"], "Icmp.InDestUnreachs");
   d["bits"] = bit_rates(d["sent_pps"].is_number() ? d["sent_pps"].get<double>() : 0,
-                        double(spec.payload_bytes + kEthernetOverhead), speed);
+                        mix ? mix->mean_frame_bytes() : double(spec.payload_bytes + kEthernetOverhead), speed);
   record["derived"] = d;
   if (gen->sent() == 0) {
     record["status"] = "fail";

@@ -19,6 +19,7 @@
 #include "harness/pacer.h"
 #include "harness/seq_format.h"
 #include "harness/registry.h"
+#include "harness/size_mix.h"
 #include "harness/timestamps.h"
 #include "harness/wire_common.h"
 #include "harness/xdp_link.h"
@@ -58,6 +59,10 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
     throw UsageError("interface '" + spec.iface + "' has no IPv4 address, which the socket sink " + info.name +
                      " binds to; give it one in 198.18.0.0/15 or use a packet-capture sink (tpacket_v3)");
   const double silence_s = spec.silence_s > 0 ? spec.silence_s : 0;
+  // A declared frame-size mix (harness/size_mix.h): our flood's headers say
+  // each packet's size (a wrong length is corrupt); an external source's
+  // packets are binned by length.
+  const auto mix = SizeMix::parse(spec.size_mix);
 
   json wire = ethtool::describe(spec.iface);
   auto speed = ethtool::link_speed_mbps(spec.iface);
@@ -77,7 +82,8 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   // No generator of ours: `tx` names the source (schema: a string).
   params["tx"] = external ? "external" : "zcbench-send";
   std::ostringstream name;
-  name << spec.source << "->" << spec.rx.to_string() << "@" << spec.iface << " " << spec.payload_bytes << "B #" << spec.repetition;
+  name << spec.source << "->" << spec.rx.to_string() << "@" << spec.iface << " "
+       << (mix ? "IMIX " + spec.size_mix : std::to_string(spec.payload_bytes) + "B") << " #" << spec.repetition;
   json record = new_record(spec, name.str(), wire_command_line("sink", spec, w), params);
   if (skip_unusable(info, record)) return {record, false};
   // The XDP sinks find their program on the device, as in the xdp lab;
@@ -95,6 +101,8 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
 
   Accounting acct(parse_accounting_mode(accounting), spec.flows);
   if (seqf) acct.set_seq_format(*seqf);
+  if (mix && accounting == "full") acct.set_size_mix(mix);
+  else if (mix) acct.set_length_bins(mix);
   RxContext ctx;
   ctx.ifname = spec.iface;
   ctx.ifindex = ifindex;
@@ -270,6 +278,21 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
                           {"udp_rcvbuf_errors", rcvbuf},
                           {"udp_other_errors", sub(in_err, rcvbuf) + get_u64(snmp, "Udp.NoPorts")},
                           {"ring_drops", ring_drops}};
+  if (mix) {
+    // Sent per size only where our flood's headers show it (as sent_total's
+    // flood_seq basis); a sink that saw only counts (xdp_drop) has no lengths.
+    std::vector<uint64_t> sent_by_size;
+    if (accounting == "full") {
+      sent_by_size.assign(mix->entries(), 0);
+      for (uint64_t n : acct.flow_expected())
+        for (size_t e = 0; e < mix->entries(); ++e) sent_by_size[e] += mix->count_below(n, e);
+    }
+    const bool lengths_seen = get_u64(sq, "counted_only") == 0;
+    raw["sizes"] = size_table_json(*mix, sent_by_size, lengths_seen ? acct.by_size() : std::vector<SizeCounts>{});
+    if (accounting != "full")
+      for (auto& e : raw["sizes"]) e["corrupt"] = nullptr;  // no header says which size a packet should have
+    raw["sizes_length_unmatched"] = acct.length_unmatched();
+  }
   record["raw"] = raw;
   json d = derive_wire("sink", params, raw);
   uint64_t received = acct.packets();
@@ -312,6 +335,9 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
                            : "no packets arrived on " + spec.iface + " in " + fmt(spec.duration_s) +
                                  " s: is the source sending to this interface (UDP port " + std::to_string(kFloodUdpPort) + ")?");
   if (acct.corrupt()) problems.push_back(std::to_string(acct.corrupt()) + " corrupt packets");
+  if (acct.length_unmatched())
+    problems.push_back(std::to_string(acct.length_unmatched()) + " packets of a length the declared mix " + spec.size_mix +
+                       " does not name");
   if (!external && acct.duplicates()) problems.push_back(std::to_string(acct.duplicates()) + " duplicated packets");
   if (received && !d["reconciliation_ok"].get<bool>()) {
     const json& dr = d["drops"];

@@ -8,7 +8,8 @@
 # planted gaps, a duplicate and a reorder.
 #
 #   wire_trial.sh ZCBENCH CHECK    CHECK: send_tcpdump | trafgen_sink | seq_foreign |
-#                                         settings_restored | safety | bad_input | xdp_link
+#                                         settings_restored | safety | bad_input | xdp_link |
+#                                         size_mix
 #
 # Namespaces: side A is this script's own (unshare --net, re-exec below); side
 # B is held by a `sleep` with PR_SET_PDEATHSIG (setpriv --pdeathsig), so both
@@ -308,6 +309,50 @@ xdp_link)
   bpftool link show id $lid >/dev/null 2>&1 && fail "after SIGKILL BPF link $lid is still in the kernel: $(bpftool link show id $lid)"
   bpftool prog show id $pid >/dev/null 2>&1 && fail "after SIGKILL XDP program $pid is still in the kernel"
   echo "after SIGKILL: no XDP on zcwb, link $lid and program $pid gone"
+  ;;
+size_mix)
+  # A frame-size mix on a named interface (harness/size_mix.h): our send's
+  # per-size counts are exact, our sink checks each packet's length by its
+  # sequence number, and tcpdump sees exactly the lengths send says it sent.
+  command -v tcpdump >/dev/null || skip "tcpdump not installed (apt-get install tcpdump)"
+  MIX=64:7,576:4,1518:1 N=1200   # 100 periods of 12: 700 x 64, 400 x 576, 100 x 1518
+  ready() { for _ in $(seq 200); do grep -q "ready on" "$1" && return 0; sleep 0.05; done; return 1; }
+  sizes() { jget "$1" '" ".join("{}:{sent}/{received}/{corrupt}".format(k, **v) for k, v in sorted(r["raw"]["sizes"].items(), key=lambda kv: int(kv[0])))'; }
+  # 1. send -> our sink on the peer.
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --size $MIX --count $N --silence 3 --duration 20 --json >"$TMP/sink.json" 2>"$TMP/sink.err" &
+  SK=$!
+  ready "$TMP/sink.err" || fail "the sink never got ready: $(tail -2 "$TMP/sink.err")"
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --size $MIX --count $N --rate 10000 --duration 5 --warmup 0 --json >"$TMP/send.json" \
+    || fail "zcbench send --size $MIX exited $?"
+  wait $SK; rc=$?
+  [[ $rc -eq 0 ]] || fail "zcbench sink --size $MIX exited $rc: $(tail -2 "$TMP/sink.err")"
+  echo "send (sent/received/corrupt): $(sizes "$TMP/send.json")"
+  echo "sink (sent/received/corrupt): $(sizes "$TMP/sink.json")"
+  [[ "$(sizes "$TMP/send.json")" == "64:700/None/None 576:400/None/None 1518:100/None/None" ]] \
+    || fail "send's raw.sizes is not 700/400/100 sent: $(sizes "$TMP/send.json")"
+  [[ "$(sizes "$TMP/sink.json")" == "64:700/700/0 576:400/400/0 1518:100/100/0" ]] \
+    || fail "sink's raw.sizes is not exactly what send sent: $(sizes "$TMP/sink.json")"
+  [[ $(jget "$TMP/sink.json" 'r["params"]["size_mix"]') == "$MIX" ]] || fail "the sink record's params.size_mix is not $MIX"
+  valid "$TMP/send.json"
+  valid "$TMP/sink.json"
+  # 2. send -> tcpdump on the peer: every packet at the length send counted.
+  $INB tcpdump -i zcwb -n -p -B 65536 --immediate-mode -w "$TMP/b.pcap" udp dst port 9000 2>"$TMP/tcpdump.err" &
+  TD=$!
+  for _ in $(seq 50); do grep -q "listening on" "$TMP/tcpdump.err" && break; sleep 0.1; done
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --tx tx_ring --size $MIX --count $N --rate 10000 --duration 5 --warmup 0 --json >"$TMP/send2.json" \
+    || fail "zcbench send --tx tx_ring --size $MIX exited $?"
+  sleep 0.5
+  kill -INT $TD; wait $TD
+  # tcpdump prints the UDP payload length; the frame adds 46 bytes (Ethernet 14 + FCS 4 + IPv4 20 + UDP 8).
+  seen=$(inb tcpdump -n -r "$TMP/b.pcap" 2>/dev/null | grep -o 'length [0-9]*$' | awk '{n[$2+46]++} END {for (k in n) print k":"n[k]}' | sort -n | tr '\n' ' ')
+  said=$(jget "$TMP/send2.json" '" ".join("{}:{sent}".format(k, **v) for k, v in sorted(r["raw"]["sizes"].items(), key=lambda kv: int(kv[0])))')
+  echo "tcpdump per frame size: $seen; send says: $said"
+  [[ "$seen" == "$said " ]] || fail "tcpdump saw '$seen', send says it sent '$said'"
+  [[ "$said" == "64:700 576:400 1518:100" ]] || fail "send --tx tx_ring sent '$said', not 700/400/100"
+  # 3. A transport that sends one size per trial is refused in one line.
+  err=$("$ZC" send --iface zcwa --dst 198.18.1.2 --tx udp_gso --size $MIX --count 10 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq 2 && "$err" == *"udp_gso sends one payload size"* && $(printf '%s\n' "$err" | wc -l) -eq 1 ]] \
+    || fail "send --tx udp_gso --size $MIX not refused in one line (rc $rc): $err"
   ;;
 *) echo "unknown check '$CHECK'" >&2; exit 2 ;;
 esac
