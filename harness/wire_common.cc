@@ -140,14 +140,6 @@ json cpu_json(const std::vector<CpuTimes>& a, const std::vector<CpuTimes>& b) {
   return arr;
 }
 
-void refuse_xdp_transport(const std::string& name, const char* role) {
-  // The sink's XDP programs go through a BPF link (harness/xdp_link.h); AF_XDP
-  // TX on a named interface has not been tested on one yet, so it stays refused.
-  if (name == "af_xdp")
-    throw UsageError(std::string(role) + " " + name + " on a named interface is not supported yet (only the sink's "
-                     "XDP path is attached through a BPF link); use sendmmsg or tx_ring");
-}
-
 std::string fmt(double v) {
   std::ostringstream o;
   o << v;
@@ -187,7 +179,7 @@ std::string wire_command_line(const std::string& role, const TrialSpec& s, const
   if (s.count) o << " --count " << s.count;
   if (s.flows != 1) o << " --flows " << s.flows;
   if (s.lab.gro) o << " --gro";
-  for (const char* key : {"rps_cpus", "xps_cpus", "rx_ring", "tx_ring"})
+  for (const char* key : {"rps_cpus", "xps_cpus", "rx_ring", "tx_ring", "tx_queue"})
     if (std::string v = extra(s, key); !v.empty()) {
       std::string flag = key;
       std::replace(flag.begin(), flag.end(), '_', '-');

@@ -38,7 +38,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   // --dst-mac, else the kernel's neighbour entry, else a usage error naming
   // the fix. Socket transports let the kernel resolve it; a known entry is
   // still recorded.
-  const bool builds_frames = spec.tx.name == "tx_ring";
+  const bool builds_frames = spec.tx.name == "tx_ring" || spec.tx.name == "af_xdp";
   MacAddr dst_mac = builds_frames || !spec.dst_mac.empty()
                         ? destination_mac(spec.iface, dst_ip, spec.dst_mac)
                         : neighbour_mac(spec.iface, dst_ip).value_or(MacAddr{});
@@ -52,7 +52,24 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   // ours checks every length; a transport that sends one size is refused.
   validate_size_mix(spec.size_mix, &info);
   const auto mix = SizeMix::parse(spec.size_mix);
-  refuse_xdp_transport(spec.tx.name, "send --tx");
+  // AF_XDP TX binds one TX queue and needs no XDP program: the XSK is
+  // created with libxdp's program load inhibited (drivers/xsk_common.h), so
+  // nothing is attached to the interface and nothing outlives the socket.
+  const bool xsk = spec.tx.name == "af_xdp";
+  int tx_queue = -1;
+  if (spec.extra_params.contains("tx_queue")) {
+    if (!xsk)
+      throw UsageError("--tx-queue binds an AF_XDP socket to a queue; --tx " + spec.tx.name +
+                       " leaves the queue to the kernel (XPS: --xps-cpus)");
+    tx_queue = std::stoi(spec.extra_params["tx_queue"].get<std::string>());
+  }
+  if (xsk) {
+    if (tx_queue < 0) tx_queue = 0;
+    const size_t n = iface_queues(spec.iface, "tx").size();
+    if (n && size_t(tx_queue) >= n)
+      throw UsageError("--tx-queue " + std::to_string(tx_queue) + ": " + spec.iface + " has " + std::to_string(n) +
+                       " TX queues; accepted: 0.." + std::to_string(n - 1));
+  }
 
   json wire = ethtool::describe(spec.iface);
   auto speed = ethtool::link_speed_mbps(spec.iface);
@@ -97,6 +114,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   ctx.options = opts;
   ctx.ports.push_back({ctx.ifname, ctx.ifindex, ctx.src_ip, ctx.dst_ip, ctx.src_mac, ctx.dst_mac});
   ctx.cpu = spec.lab.gen_cpu;
+  ctx.queue = tx_queue;
   std::unique_ptr<TxDriver> tx = info.make_tx();
 
   std::atomic<bool> stop_gen{false};
@@ -180,6 +198,14 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   // receiver's to say (null here).
   if (mix) raw["sizes"] = size_table_json(*mix, gen->sent_by_size(), {});
   record["raw"] = raw;
+  // The queue and the mode the kernel bound (zero-copy, or copy with its
+  // refusal of zero-copy) beside the interface's own facts.
+  if (xsk) {
+    const json opened = tx_stats.is_object() ? tx_stats : json::object();
+    record["params"]["wire"]["xsk"] = {{"queue", tx_queue},
+                                       {"bind_mode", opened.value("bind_mode", "")},
+                                       {"zerocopy_refused", opened.value("zerocopy_refused", json(nullptr))}};
+  }
 
   json d = derive_wire("send", params, raw);
   // The packets the interface itself put on the wire (a refused or dropped

@@ -9,7 +9,7 @@
 #
 #   wire_trial.sh ZCBENCH CHECK    CHECK: send_tcpdump | trafgen_sink | seq_foreign |
 #                                         settings_restored | safety | bad_input | xdp_link |
-#                                         size_mix
+#                                         size_mix | af_xdp_send
 #
 # Namespaces: side A is this script's own (unshare --net, re-exec below); side
 # B is held by a `sleep` with PR_SET_PDEATHSIG (setpriv --pdeathsig), so both
@@ -236,7 +236,8 @@ bad_input)
   one_line 2 "overlaps the flood header" "$ZC" sink --iface zcwa --seq offset=4,width=8
   one_line 2 "Ethernet/IPv4/UDP headers" "$ZC" sink --iface zcwa --source external --seq offset=20,width=4,base=frame
   one_line 2 "width=3" "$ZC" sink --iface zcwa --source external --seq offset=4,width=3
-  one_line 2 "not supported yet" "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp
+  one_line 2 "zcwa has 1 TX queues" "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp --tx-queue 5
+  one_line 2 "leaves the queue to the kernel" "$ZC" send --iface zcwa --dst 198.18.1.2 --tx sendmmsg --tx-queue 0
   # A source that sends nothing: the sink ends after its silence period and says so.
   err=$(inb "$ZC" sink --iface zcwb --source external --silence 1 --duration 10 2>&1 >/dev/null); rc=$?
   [[ $rc -eq 1 && "$err" == *"within the silence period of 1 s"* ]] || fail "silent source: rc $rc, '$err'"
@@ -353,6 +354,61 @@ size_mix)
   err=$("$ZC" send --iface zcwa --dst 198.18.1.2 --tx udp_gso --size $MIX --count 10 2>&1 >/dev/null); rc=$?
   [[ $rc -eq 2 && "$err" == *"udp_gso sends one payload size"* && $(printf '%s\n' "$err" | wc -l) -eq 1 ]] \
     || fail "send --tx udp_gso --size $MIX not refused in one line (rc $rc): $err"
+  ;;
+af_xdp_send)
+  # AF_XDP TX on a named interface: an XSK bound to one TX queue, no XDP
+  # program anywhere; our sink on the peer counts exactly what it sent, and
+  # during the trial, after it and after a SIGKILL no XDP program is attached
+  # to either end (ip -d link), and after the SIGKILL nothing sends any more
+  # (zcwa's tx_packets stand still). ss --xdp would list the XSK itself, but
+  # needs CONFIG_XDP_SOCKETS_DIAG, which kernels may lack.
+  N=3000
+  ready() { for _ in $(seq 200); do grep -q "ready on" "$1" && return 0; sleep 0.05; done; return 1; }
+  no_xdp() { ! ip -d link show zcwa | grep -q 'xdp' && ! inb ip -d link show zcwb | grep -q 'xdp'; }
+  txp() { cat /sys/class/net/zcwa/statistics/tx_packets; }
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --count $N --silence 3 --duration 20 --json >"$TMP/sink.json" 2>"$TMP/sink.err" &
+  SK=$!
+  ready "$TMP/sink.err" || fail "the sink never got ready: $(tail -2 "$TMP/sink.err")"
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp --count $N --rate 10000 --duration 5 --warmup 0 --json >"$TMP/send.json" 2>"$TMP/send.err"
+  rc=$?
+  [[ $rc -eq 3 ]] && { kill $SK; wait $SK 2>/dev/null; skip "send --tx af_xdp: $(tail -1 "$TMP/send.err")"; }
+  [[ $rc -eq 0 ]] || fail "zcbench send --tx af_xdp exited $rc: $(tail -2 "$TMP/send.err")"
+  wait $SK; rc=$?
+  [[ $rc -eq 0 ]] || fail "zcbench sink exited $rc: $(tail -2 "$TMP/sink.err")"
+  sent=$(jget "$TMP/send.json" 'r["raw"]["sent_total"]')
+  got=$(jget "$TMP/sink.json" 'r["raw"]["received_total"]')
+  uniq=$(jget "$TMP/sink.json" 'r["raw"]["sequence"]["unique"]')
+  xsk=$(jget "$TMP/send.json" 'r["params"]["wire"]["xsk"]')
+  mode=$(jget "$TMP/send.json" 'r["params"]["wire"]["xsk"]["bind_mode"]')
+  refused=$(jget "$TMP/send.json" 'r["params"]["wire"]["xsk"]["zerocopy_refused"]')
+  echo "send --tx af_xdp sent=$sent; sink received=$got unique=$uniq; params.wire.xsk=$xsk"
+  [[ "$sent" -eq $N ]] || fail "send says it sent $sent, not the $N asked"
+  [[ "$got" -eq $N && "$uniq" -eq $N ]] || fail "our sink counted $got ($uniq unique), send sent exactly $N"
+  [[ $(jget "$TMP/send.json" 'r["params"]["wire"]["xsk"]["queue"]') == 0 ]] || fail "params.wire.xsk.queue is not 0: $xsk"
+  [[ "$mode" == zerocopy || ( "$mode" == copy && "$refused" != None ) ]] \
+    || fail "bind mode '$mode' with zero-copy refusal '$refused' (mode=auto: copy only after the kernel refused zero-copy)"
+  valid "$TMP/send.json"
+  no_xdp || fail "an XDP program is attached after the af_xdp send: $(ip -d link show zcwa | grep xdp)"
+  # mode=zerocopy where the driver lacks it: a skip with the kernel's errno.
+  if [[ "$mode" == copy ]]; then
+    "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp --tx-opt mode=zerocopy --count 10 --json >"$TMP/zc.json" 2>"$TMP/zc.err"
+    rc=$?
+    reason=$(jget "$TMP/zc.json" 'r["reason"]')
+    echo "mode=zerocopy on veth: exit $rc, $reason"
+    [[ $rc -eq 3 && "$reason" == "unsupported: "*"XDP_ZEROCOPY"* ]] || fail "mode=zerocopy on veth: exit $rc, reason '$reason'"
+  fi
+  # SIGKILL in the middle of a send: the kernel frees the XSK with the process.
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp --tx-queue 0 --rate 1000 --duration 30 --warmup 0 >/dev/null 2>&1 &
+  SP=$!
+  t0=$(txp)
+  for _ in $(seq 100); do [[ $(( $(txp) - t0 )) -ge 200 ]] && break; sleep 0.05; done
+  [[ $(( $(txp) - t0 )) -ge 200 ]] || fail "the af_xdp send put nothing on zcwa; the SIGKILL check would prove nothing"
+  no_xdp || fail "an XDP program is attached during an af_xdp send: $(ip -d link show zcwa | grep xdp)"
+  kill -KILL $SP; wait $SP 2>/dev/null
+  sleep 0.3; t1=$(txp); sleep 0.5
+  [[ $(txp) -eq $t1 ]] || fail "zcwa still transmits after the af_xdp send was SIGKILLed ($t1 -> $(txp))"
+  no_xdp || fail "after SIGKILL an XDP program is attached: $(ip -d link show zcwa | grep xdp)"
+  echo "during, after the trial and after SIGKILL: no XDP program on either end; nothing sends after SIGKILL"
   ;;
 *) echo "unknown check '$CHECK'" >&2; exit 2 ;;
 esac
