@@ -9,7 +9,7 @@
 #
 #   wire_trial.sh ZCBENCH CHECK    CHECK: send_tcpdump | trafgen_sink | seq_foreign |
 #                                         settings_restored | safety | bad_input | xdp_link |
-#                                         size_mix | af_xdp_send
+#                                         size_mix | af_xdp_send | run_py_xdp
 #
 # Namespaces: side A is this script's own (unshare --net, re-exec below); side
 # B is held by a `sleep` with PR_SET_PDEATHSIG (setpriv --pdeathsig), so both
@@ -409,6 +409,32 @@ af_xdp_send)
   [[ $(txp) -eq $t1 ]] || fail "zcwa still transmits after the af_xdp send was SIGKILLed ($t1 -> $(txp))"
   no_xdp || fail "after SIGKILL an XDP program is attached: $(ip -d link show zcwa | grep xdp)"
   echo "during, after the trial and after SIGKILL: no XDP program on either end; nothing sends after SIGKILL"
+  ;;
+run_py_xdp)
+  # ./run.py --iface on a single-queue interface (veth: one RX queue) runs the
+  # XDP sinks too; the capture peer is left out, and run.json says why.
+  command -v trafgen >/dev/null || skip "trafgen not installed (apt-get install netsniff-ng)"
+  nq=$(inb sh -c 'ls -d /sys/class/net/zcwb/queues/rx-*' | wc -l)
+  [[ $nq -eq 1 ]] || fail "the test's veth zcwb lists $nq RX queues, expected veth's default of 1"
+  echo '{"name": "wire_xdp", "trials": [{"rx": ["af_xdp", "xdp_drop", "tcpdump"]}]}' >"$TMP/wire_xdp.json"
+  echo "{ eth(da=$MAC_B, sa=$MAC_A, type=0x0800), ipv4(sa=198.18.1.1, da=198.18.1.2, ttl=64), udp(sp=10000, dp=9000), fill(0x00, 272) }" >"$TMP/t.cfg"
+  trafgen --dev zcwa --conf "$TMP/t.cfg" --num 600000 --rate 20000pps --cpus 1 --no-sock-mem --notouch-irq >/dev/null 2>&1 &
+  TG=$!
+  $INB python3 "$REPO/run.py" --no-install --no-build --build-dir "$(dirname "$ZC")" --suite "$TMP/wire_xdp.json" --repetitions 1 \
+    --iface zcwb --source external --wire-duration 2 --wire-silence 1 --results-dir "$TMP/results" >"$TMP/runpy.out" 2>"$TMP/runpy.err"
+  rc=$?
+  kill $TG 2>/dev/null; wait $TG 2>/dev/null
+  report=$(tail -1 "$TMP/runpy.out")
+  run_json="$(dirname "$report")/run.json"
+  [[ $rc -eq 0 ]] || fail "run.py exited $rc: $(/usr/bin/python3 -c 'import json,sys; print("; ".join(r["name"] + ": " + r["reason"] for r in json.load(open(sys.argv[1]))["records"] if r["status"] != "pass"))' "$run_json" 2>&1)"
+  got=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(sorted(r["params"]["rx"] + ":" + r["status"] for r in d["records"] if r["params"].get("lab_mode")=="wire")))' "$run_json")
+  left=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("; ".join(x["rx"] + ": " + x["reason"] for x in d["context"]["options"]["wire_left_out"]))' "$run_json")
+  echo "run.py --iface on a single-queue veth: $got; left out: $left"
+  [[ "$got" == "af_xdp:pass xdp_drop:pass" ]] || fail "expected af_xdp and xdp_drop wire trials, both pass; got '$got' ($(tail -3 "$TMP/runpy.err"))"
+  [[ "$left" == "tcpdump: tcpdump: "* ]] || fail "run.json does not say tcpdump was left out, and why: '$left'"
+  grep -q "left out" "$TMP/runpy.err" || fail "run.py did not say on stderr what it left out"
+  grep -q "tcpdump" "$report" || fail "the report does not name the transport left out"
+  (cd "$REPO" && /usr/bin/python3 -m reports.validate "$run_json") >"$TMP/validate.out" 2>&1 || fail "run.json does not match the schema: $(tail -5 "$TMP/validate.out")"
   ;;
 *) echo "unknown check '$CHECK'" >&2; exit 2 ;;
 esac
