@@ -17,6 +17,7 @@
 #include "harness/iface_addr.h"
 #include "harness/iface_guard.h"
 #include "harness/pacer.h"
+#include "harness/perf_counters.h"
 #include "harness/seq_format.h"
 #include "harness/registry.h"
 #include "harness/size_mix.h"
@@ -127,12 +128,17 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   uint64_t first_ns = 0, last_ns = 0, first_batch = 0;
   std::string end_reason = "duration";
   json rx_stats;
+  json sink_perf = json::array();
   uint64_t ring_drops = 0;
   std::thread t([&] {
     bool ready = false;
     try {
       pin_this_thread(spec.lab.sink_cpu);
       rx->open(ctx);
+      // The sink thread's own CPU (task-clock, a software event), as a lab
+      // trial's raw.perf.sink: derived.cpu_ns_per_pkt_sink_thread is then the
+      // same metric on a wire as in the lab (harness/derive.cc).
+      PerfCounterGroup perf(0, {"task-clock"});
       // The interface's counters are read on this thread right before the
       // first receive and right after the last: with a source that never
       // pauses, every packet between the two reads and the receive loop's
@@ -140,6 +146,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
       // 20 kpps when the main thread read them).
       s0 = wire_snapshot(nl, spec.iface);
       const uint64_t t0 = s0.t_ns;
+      const auto perf0 = perf.read_counts();
       t0_atomic.store(t0);
       opened.set_value();
       ready = true;
@@ -171,6 +178,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
         }
       }
       s1 = wire_snapshot(nl, spec.iface, /*link_first=*/true);
+      sink_perf = perf.delta_json(perf0, perf.read_counts());
       // What the interface had counted by then may still sit in the socket
       // or ring (this thread can be preempted between its last receive and
       // that read): take it, a few non-blocking rounds, no more (a source
@@ -247,6 +255,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
                          {"cpu_busy_ns", busy}, {"cpu_softirq_ns", softirq}});
   }
   raw["intervals"] = intervals;
+  raw["perf"] = {{"sink", sink_perf}};
 
   // What was sent toward us, by the best evidence there is: the source's own
   // counter (flood header or --seq), else what the user declared, else what
