@@ -236,6 +236,17 @@ void Accounting::set_size_mix(std::shared_ptr<const SizeMix> mix) {
   by_size_.assign(mix_ ? mix_->entries() : 0, SizeCounts{});
 }
 
+void Accounting::set_length_bins(std::shared_ptr<const SizeMix> mix) {
+  len_mix_ = std::move(mix);
+  by_size_.assign(len_mix_ ? len_mix_->entries() : 0, SizeCounts{});
+}
+
+std::vector<uint64_t> Accounting::flow_expected() const {
+  std::vector<uint64_t> out;
+  for (const auto& f : flows_) out.push_back(f.started ? f.highest + 1 : 0);
+  return out;
+}
+
 void AccountingSet::set_size_mix(const std::shared_ptr<const SizeMix>& mix) {
   for (auto& w : workers_) w->set_size_mix(mix);
 }

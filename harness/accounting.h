@@ -130,6 +130,7 @@ class Accounting {
   void on_packet(const uint8_t* payload, size_t len) {
     packets_.store(packets_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     bytes_ += len;
+    if (len_mix_) bin_length(len);
     if (mode_ == AccountingMode::full) inspect(payload, len);
     else if (mode_ == AccountingMode::pktgen) inspect_pktgen(payload, len);
     else if (mode_ == AccountingMode::seq) inspect_seq(payload, len);
@@ -153,6 +154,16 @@ class Accounting {
   // per mix entry (by_size()). Before the first packet.
   void set_size_mix(std::shared_ptr<const SizeMix> mix);
   const std::vector<SizeCounts>& by_size() const { return by_size_; }
+  // A declared mix where no flood header says each packet's size (an
+  // external source: accounting count or seq): packets are binned by their
+  // payload length into by_size()'s `received`; a length the mix does not
+  // name counts in length_unmatched(). Before the first packet.
+  void set_length_bins(std::shared_ptr<const SizeMix> mix);
+  uint64_t length_unmatched() const { return length_unmatched_; }
+  // Full mode, after the sink stopped: per flow, highest sequence number + 1
+  // (0 for a flow never seen): what the flood sent that flow, as far as its
+  // headers show (harness/size_mix.h count_below gives it per size).
+  std::vector<uint64_t> flow_expected() const;
 
   // For sinks that only learn counts, never payloads (xdp_drop's BPF
   // counter): `n` packets of `bytes` UDP payload in all. They count as
@@ -226,7 +237,14 @@ class Accounting {
   bool exact_ = false;
   std::vector<SeqSet> sets_;  // per flow, when exact_
   std::shared_ptr<const SizeMix> mix_;
-  std::vector<SizeCounts> by_size_;  // per mix entry, when mix_
+  std::vector<SizeCounts> by_size_;  // per mix entry, when mix_ or len_mix_
+  std::shared_ptr<const SizeMix> len_mix_;  // set_length_bins
+  uint64_t length_unmatched_ = 0;
+  void bin_length(size_t len) {
+    const size_t e = len_mix_->entry_of_length(len);
+    if (e < by_size_.size()) ++by_size_[e].received;
+    else ++length_unmatched_;
+  }
   SeqSet pktgen_set_;         // pktgen mode, when exact_
 };
 

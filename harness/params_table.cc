@@ -354,6 +354,18 @@ std::vector<Param> build_param_table() {
                    "promiscuous mode for the trial (restored after)");
     bind_flag(p, [](TrialSpec& s) -> bool& { return s.promisc; });
   }
+  {
+    // AF_XDP TX needs no XDP program, only a socket bound to one TX queue
+    // (harness/wire_send.cc); the other transports leave the queue to XPS.
+    Param& p = add("--tx-queue", "", "tx_queue", ParamType::integer, "N", kSend,
+                   "send --tx af_xdp: the TX queue of --iface its XSK binds (default 0; recorded in params.wire.xsk)");
+    range(p, "tx queue", 0, 1 << 20);
+    p.set = [](TrialSpec& s, const std::string& v) { s.extra_params["tx_queue"] = v; };
+    p.get = [](const TrialSpec& s) {
+      return s.extra_params.contains("tx_queue") ? one(s.extra_params["tx_queue"].get<std::string>()) : Texts{};
+    };
+    p.record = [](const TrialSpec&, const RecordContext&, json&) {};  // params.wire.xsk has it
+  }
   // What a wire trial may change on the named interface for its duration,
   // each through the wire trial's InterfaceGuard (harness/iface_guard.h:
   // recorded first, restored after, listed in params.wire.changed). Kept in

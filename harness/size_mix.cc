@@ -55,6 +55,19 @@ std::shared_ptr<const SizeMix> SizeMix::parse(const std::string& text) {
   return m;
 }
 
+uint64_t SizeMix::count_below(uint64_t n, size_t entry) const {
+  const uint64_t period = order_.size();
+  uint64_t c = n / period * weights_[entry];
+  for (uint64_t i = 0; i < n % period; ++i) c += order_[size_t(i)] == entry;
+  return c;
+}
+
+size_t SizeMix::entry_of_length(size_t len) const {
+  for (size_t i = 0; i < frames_.size(); ++i)
+    if (payload_bytes(i) == len) return i;
+  return frames_.size();
+}
+
 size_t SizeMix::payload_bytes(size_t i) const { return frames_[i] - kEthernetOverhead; }
 
 size_t SizeMix::largest_payload() const {
@@ -77,8 +90,8 @@ nlohmann::json size_table_json(const SizeMix& mix, const std::vector<uint64_t>& 
   for (size_t i = 0; i < mix.entries(); ++i) {
     nlohmann::json& e = t[std::to_string(mix.frame_bytes(i))];
     // A mix may name one frame size twice (64:3,64:1): one row, summed.
-    if (e.is_null()) e = {{"sent", 0}, {"received", 0}, {"corrupt", 0}};
-    e["sent"] = e["sent"].get<uint64_t>() + (i < sent.size() ? sent[i] : 0);
+    if (e.is_null()) e = {{"sent", sent.empty() ? nlohmann::json(nullptr) : nlohmann::json(0)}, {"received", 0}, {"corrupt", 0}};
+    if (!sent.empty()) e["sent"] = e["sent"].get<uint64_t>() + (i < sent.size() ? sent[i] : 0);
     if (seen.empty()) {  // the sinks checked no headers: per size unknown
       e["received"] = nullptr, e["corrupt"] = nullptr;
       continue;

@@ -60,6 +60,12 @@ class SizeMix {
   size_t period() const { return order_.size(); }
   size_t index_at(uint64_t seq) const { return order_[size_t(seq % order_.size())]; }
   size_t payload_at(uint64_t seq) const { return payload_bytes(index_at(seq)); }
+  // How many of the sequence numbers 0..n-1 have entry `entry`: a flow whose
+  // highest number is n-1 was sent that many packets of that size.
+  uint64_t count_below(uint64_t n, size_t entry) const;
+  // The entry whose payload is `len` bytes (the first, when a size is named
+  // twice); entries() when no entry has that length.
+  size_t entry_of_length(size_t len) const;
   size_t largest_payload() const;
   size_t smallest_payload() const;
   // Mean Ethernet frame over one period: what bit rates are computed with.
@@ -74,7 +80,9 @@ class SizeMix {
 };
 
 // raw.sizes: {"<frame bytes>": {"sent", "received", "corrupt"}} for the
-// mix's entries; `sent` per entry from the generator side.
+// mix's entries; `sent` per entry from the generator side (empty: unknown,
+// null, e.g. a sink fed by a generator not ours); `seen` empty: received and
+// corrupt null (the sinks checked no headers).
 nlohmann::json size_table_json(const SizeMix& mix, const std::vector<uint64_t>& sent,
                                const std::vector<SizeCounts>& seen);
 

@@ -18,6 +18,7 @@
 #include "harness/lab.h"
 #include "harness/pacer.h"
 #include "harness/params.h"
+#include "harness/size_mix.h"
 
 namespace zc::wire_detail {
 
@@ -139,14 +140,6 @@ json cpu_json(const std::vector<CpuTimes>& a, const std::vector<CpuTimes>& b) {
   return arr;
 }
 
-void refuse_xdp_transport(const std::string& name, const char* role) {
-  // The sink's XDP programs go through a BPF link (harness/xdp_link.h); AF_XDP
-  // TX on a named interface has not been tested on one yet, so it stays refused.
-  if (name == "af_xdp")
-    throw UsageError(std::string(role) + " " + name + " on a named interface is not supported yet (only the sink's "
-                     "XDP path is attached through a BPF link); use sendmmsg or tx_ring");
-}
-
 std::string fmt(double v) {
   std::ostringstream o;
   o << v;
@@ -182,11 +175,11 @@ std::string wire_command_line(const std::string& role, const TrialSpec& s, const
     if (w.rate_given && s.rate_pps > 0) o << " --rate " << uint64_t(s.rate_pps);
     if (w.promisc) o << " --promisc";
   }
-  o << " --size " << s.payload_bytes << " --duration " << s.duration_s;
+  o << " --size " << (s.size_mix.empty() ? std::to_string(s.payload_bytes) : s.size_mix) << " --duration " << s.duration_s;
   if (s.count) o << " --count " << s.count;
   if (s.flows != 1) o << " --flows " << s.flows;
   if (s.lab.gro) o << " --gro";
-  for (const char* key : {"rps_cpus", "xps_cpus", "rx_ring", "tx_ring"})
+  for (const char* key : {"rps_cpus", "xps_cpus", "rx_ring", "tx_ring", "tx_queue"})
     if (std::string v = extra(s, key); !v.empty()) {
       std::string flag = key;
       std::replace(flag.begin(), flag.end(), '_', '-');
@@ -202,6 +195,7 @@ json base_params(const std::string& role, const TrialSpec& s, const json& wire) 
   json j = {{"role", role},
           {"payload_bytes", s.payload_bytes},
           {"frame_bytes", s.payload_bytes + kEthernetOverhead},
+          {"size_mix", s.size_mix.empty() ? json(nullptr) : json(s.size_mix)},
           {"duration_s", s.duration_s},
           {"count", s.count},
           {"flows", s.flows},
@@ -211,7 +205,16 @@ json base_params(const std::string& role, const TrialSpec& s, const json& wire) 
           {"gro", s.lab.gro},
           {"iface", s.iface},
           {"wire", wire}};
-  if (wire["mtu"].is_number()) j["mtu"] = wire["mtu"];  // unknown: absent, never guessed
+  if (wire["mtu"].is_number()) {  // unknown: absent, never guessed
+    j["mtu"] = wire["mtu"];
+    // A mix's frames are sent as they are, never cut: each must fit the
+    // interface (a single size beyond it is the kernel's EMSGSIZE to report).
+    const size_t max_payload = size_t(wire["mtu"].get<int>()) - kUdpIpv4Overhead;
+    if (!s.size_mix.empty() && s.payload_bytes > max_payload)
+      throw UsageError("--size " + s.size_mix + ": its largest frame, " + std::to_string(s.payload_bytes + kEthernetOverhead) +
+                       " bytes, does not fit " + s.iface + "'s MTU " + std::to_string(wire["mtu"].get<int>()) +
+                       "; accepted: frames up to " + std::to_string(max_payload + kEthernetOverhead));
+  }
   return j;
 }
 
@@ -224,9 +227,7 @@ void validate_common(const TrialSpec& s) {
     throw UsageError("flows " + std::to_string(s.flows) + " is not accepted; accepted: 1..1024");
   if (s.payload_bytes < kFloodMinPayload || s.payload_bytes > 65507)
     throw UsageError("payload size " + std::to_string(s.payload_bytes) + " is out of range; accepted: 18..65507");
-  if (!s.size_mix.empty())  // the mix reaches lab trials only (harness/size_mix.h); never send its largest size silently
-    throw UsageError("--size " + s.size_mix + ": frame-size mixes run in lab trials (zcbench run) only so far; "
-                     "give one payload size, e.g. --size 272");
+  SizeMix::parse(s.size_mix);  // a mix's own bounds (harness/size_mix.h); payload_bytes is its largest
   int cpus = online_cpu_count();
   for (int cpu : {s.lab.gen_cpu, s.lab.sink_cpu})
     if (cpu < 0 || cpu >= cpus)

@@ -52,9 +52,6 @@ WireSnapshot wire_snapshot(netlink::Socket& nl, const std::string& ifname, bool 
 nlohmann::json cpu_json(const std::vector<CpuTimes>& a, const std::vector<CpuTimes>& b);
 nlohmann::json map_delta(const std::map<std::string, uint64_t>& a, const std::map<std::string, uint64_t>& b);
 
-// send --tx af_xdp is refused on a named interface (UsageError naming the fix).
-void refuse_xdp_transport(const std::string& name, const char* role);
-
 // The `zcbench send|sink` command line that reproduces this trial.
 std::string wire_command_line(const std::string& role, const TrialSpec& s, const WireOptions& w);
 nlohmann::json base_params(const std::string& role, const TrialSpec& s, const nlohmann::json& wire);

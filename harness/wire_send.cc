@@ -18,6 +18,7 @@
 #include "harness/iface_guard.h"
 #include "harness/pacer.h"
 #include "harness/registry.h"
+#include "harness/size_mix.h"
 #include "harness/wire_common.h"
 
 namespace zc {
@@ -37,7 +38,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   // --dst-mac, else the kernel's neighbour entry, else a usage error naming
   // the fix. Socket transports let the kernel resolve it; a known entry is
   // still recorded.
-  const bool builds_frames = spec.tx.name == "tx_ring";
+  const bool builds_frames = spec.tx.name == "tx_ring" || spec.tx.name == "af_xdp";
   MacAddr dst_mac = builds_frames || !spec.dst_mac.empty()
                         ? destination_mac(spec.iface, dst_ip, spec.dst_mac)
                         : neighbour_mac(spec.iface, dst_ip).value_or(MacAddr{});
@@ -46,7 +47,29 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   if (spec.rate_pps < 0 || !std::isfinite(spec.rate_pps)) throw UsageError("--rate must be > 0 or 'max'");
   const DriverInfo& info = find_driver(spec.tx.name, Direction::tx);
   DriverOptions opts = validate_driver_options(info, spec.tx.options);
-  refuse_xdp_transport(spec.tx.name, "send --tx");
+  // A frame-size mix goes out as in the lab (harness/size_mix.h: packet seq
+  // of a flow has the size its position in the cycle gives), so a sink of
+  // ours checks every length; a transport that sends one size is refused.
+  validate_size_mix(spec.size_mix, &info);
+  const auto mix = SizeMix::parse(spec.size_mix);
+  // AF_XDP TX binds one TX queue and needs no XDP program: the XSK is
+  // created with libxdp's program load inhibited (drivers/xsk_common.h), so
+  // nothing is attached to the interface and nothing outlives the socket.
+  const bool xsk = spec.tx.name == "af_xdp";
+  int tx_queue = -1;
+  if (spec.extra_params.contains("tx_queue")) {
+    if (!xsk)
+      throw UsageError("--tx-queue binds an AF_XDP socket to a queue; --tx " + spec.tx.name +
+                       " leaves the queue to the kernel (XPS: --xps-cpus)");
+    tx_queue = std::stoi(spec.extra_params["tx_queue"].get<std::string>());
+  }
+  if (xsk) {
+    if (tx_queue < 0) tx_queue = 0;
+    const size_t n = iface_queues(spec.iface, "tx").size();
+    if (n && size_t(tx_queue) >= n)
+      throw UsageError("--tx-queue " + std::to_string(tx_queue) + ": " + spec.iface + " has " + std::to_string(n) +
+                       " TX queues; accepted: 0.." + std::to_string(n - 1));
+  }
 
   json wire = ethtool::describe(spec.iface);
   auto speed = ethtool::link_speed_mbps(spec.iface);
@@ -66,7 +89,8 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   params["gen_cpu"] = spec.lab.gen_cpu;
   params["rx"] = "remote";  // the receiver is not ours (schema: a string)
   std::ostringstream name;
-  name << spec.tx.name << "->" << spec.iface << " " << spec.payload_bytes << "B "
+  name << spec.tx.name << "->" << spec.iface << " "
+       << (mix ? "IMIX " + spec.size_mix : std::to_string(spec.payload_bytes) + "B") << " "
        << (spec.rate_pps > 0 ? std::to_string(uint64_t(spec.rate_pps)) + "pps" : "max") << " #" << spec.repetition;
   json record = new_record(spec, name.str(), wire_command_line("send", spec, w), params);
   if (skip_unusable(info, record)) return {record, false};
@@ -84,11 +108,13 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   ctx.src_port = kFloodSrcPortBase;
   ctx.dst_port = kFloodUdpPort;
   ctx.payload_bytes = spec.payload_bytes;
+  if (mix) ctx.min_payload_bytes = mix->smallest_payload();
   ctx.mtu = wire["mtu"].is_number() ? wire["mtu"].get<int>() : 1500;
   ctx.flows = spec.flows;
   ctx.options = opts;
   ctx.ports.push_back({ctx.ifname, ctx.ifindex, ctx.src_ip, ctx.dst_ip, ctx.src_mac, ctx.dst_mac});
   ctx.cpu = spec.lab.gen_cpu;
+  ctx.queue = tx_queue;
   std::unique_ptr<TxDriver> tx = info.make_tx();
 
   std::atomic<bool> stop_gen{false};
@@ -100,6 +126,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   std::atomic<bool> done{false};
   json tx_stats;
   FloodSpec fs{spec.payload_bytes, spec.rate_pps, spec.burst, spec.flows, spec.count, 0};
+  fs.mix = mix;
   std::thread t([&] {
     bool ready = false;
     try {
@@ -167,7 +194,18 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   raw["driver_counters_delta"] = ethtool::stats_delta(s0.driver, sc.driver);
   raw["icmp_delta"] = map_delta(s0.icmp, sc.icmp);
   raw["driver_stats"] = {{"tx", tx_stats.is_null() ? json::object() : tx_stats}, {"flood", gstats}};
+  // Sent per size is the generator's own count; what arrived is the
+  // receiver's to say (null here).
+  if (mix) raw["sizes"] = size_table_json(*mix, gen->sent_by_size(), {});
   record["raw"] = raw;
+  // The queue and the mode the kernel bound (zero-copy, or copy with its
+  // refusal of zero-copy) beside the interface's own facts.
+  if (xsk) {
+    const json opened = tx_stats.is_object() ? tx_stats : json::object();
+    record["params"]["wire"]["xsk"] = {{"queue", tx_queue},
+                                       {"bind_mode", opened.value("bind_mode", "")},
+                                       {"zerocopy_refused", opened.value("zerocopy_refused", json(nullptr))}};
+  }
 
   json d = derive_wire("send", params, raw);
   // The packets the interface itself put on the wire (a refused or dropped
@@ -176,7 +214,7 @@ WireOutcome run_wire_send(const TrialSpec& spec, const WireOptions& w, const std
   d["iface_tx_dropped"] = get_u64(raw["link_delta"]["gen"], "tx_dropped");
   d["icmp_errors"] = get_u64(raw["icmp_delta"], "Icmp.InDestUnreachs");
   d["bits"] = bit_rates(d["sent_pps"].is_number() ? d["sent_pps"].get<double>() : 0,
-                        double(spec.payload_bytes + kEthernetOverhead), speed);
+                        mix ? mix->mean_frame_bytes() : double(spec.payload_bytes + kEthernetOverhead), speed);
   record["derived"] = d;
   if (gen->sent() == 0) {
     record["status"] = "fail";

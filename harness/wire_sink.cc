@@ -17,8 +17,10 @@
 #include "harness/iface_addr.h"
 #include "harness/iface_guard.h"
 #include "harness/pacer.h"
+#include "harness/perf_counters.h"
 #include "harness/seq_format.h"
 #include "harness/registry.h"
+#include "harness/size_mix.h"
 #include "harness/timestamps.h"
 #include "harness/wire_common.h"
 #include "harness/xdp_link.h"
@@ -58,6 +60,10 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
     throw UsageError("interface '" + spec.iface + "' has no IPv4 address, which the socket sink " + info.name +
                      " binds to; give it one in 198.18.0.0/15 or use a packet-capture sink (tpacket_v3)");
   const double silence_s = spec.silence_s > 0 ? spec.silence_s : 0;
+  // A declared frame-size mix (harness/size_mix.h): our flood's headers say
+  // each packet's size (a wrong length is corrupt); an external source's
+  // packets are binned by length.
+  const auto mix = SizeMix::parse(spec.size_mix);
 
   json wire = ethtool::describe(spec.iface);
   auto speed = ethtool::link_speed_mbps(spec.iface);
@@ -77,7 +83,8 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   // No generator of ours: `tx` names the source (schema: a string).
   params["tx"] = external ? "external" : "zcbench-send";
   std::ostringstream name;
-  name << spec.source << "->" << spec.rx.to_string() << "@" << spec.iface << " " << spec.payload_bytes << "B #" << spec.repetition;
+  name << spec.source << "->" << spec.rx.to_string() << "@" << spec.iface << " "
+       << (mix ? "IMIX " + spec.size_mix : std::to_string(spec.payload_bytes) + "B") << " #" << spec.repetition;
   json record = new_record(spec, name.str(), wire_command_line("sink", spec, w), params);
   if (skip_unusable(info, record)) return {record, false};
   // The XDP sinks find their program on the device, as in the xdp lab;
@@ -95,6 +102,8 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
 
   Accounting acct(parse_accounting_mode(accounting), spec.flows);
   if (seqf) acct.set_seq_format(*seqf);
+  if (mix && accounting == "full") acct.set_size_mix(mix);
+  else if (mix) acct.set_length_bins(mix);
   RxContext ctx;
   ctx.ifname = spec.iface;
   ctx.ifindex = ifindex;
@@ -119,12 +128,17 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   uint64_t first_ns = 0, last_ns = 0, first_batch = 0;
   std::string end_reason = "duration";
   json rx_stats;
+  json sink_perf = json::array();
   uint64_t ring_drops = 0;
   std::thread t([&] {
     bool ready = false;
     try {
       pin_this_thread(spec.lab.sink_cpu);
       rx->open(ctx);
+      // The sink thread's own CPU (task-clock, a software event), as a lab
+      // trial's raw.perf.sink: derived.cpu_ns_per_pkt_sink_thread is then the
+      // same metric on a wire as in the lab (harness/derive.cc).
+      PerfCounterGroup perf(0, {"task-clock"});
       // The interface's counters are read on this thread right before the
       // first receive and right after the last: with a source that never
       // pauses, every packet between the two reads and the receive loop's
@@ -132,6 +146,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
       // 20 kpps when the main thread read them).
       s0 = wire_snapshot(nl, spec.iface);
       const uint64_t t0 = s0.t_ns;
+      const auto perf0 = perf.read_counts();
       t0_atomic.store(t0);
       opened.set_value();
       ready = true;
@@ -163,6 +178,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
         }
       }
       s1 = wire_snapshot(nl, spec.iface, /*link_first=*/true);
+      sink_perf = perf.delta_json(perf0, perf.read_counts());
       // What the interface had counted by then may still sit in the socket
       // or ring (this thread can be preempted between its last receive and
       // that read): take it, a few non-blocking rounds, no more (a source
@@ -239,6 +255,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
                          {"cpu_busy_ns", busy}, {"cpu_softirq_ns", softirq}});
   }
   raw["intervals"] = intervals;
+  raw["perf"] = {{"sink", sink_perf}};
 
   // What was sent toward us, by the best evidence there is: the source's own
   // counter (flood header or --seq), else what the user declared, else what
@@ -270,6 +287,21 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
                           {"udp_rcvbuf_errors", rcvbuf},
                           {"udp_other_errors", sub(in_err, rcvbuf) + get_u64(snmp, "Udp.NoPorts")},
                           {"ring_drops", ring_drops}};
+  if (mix) {
+    // Sent per size only where our flood's headers show it (as sent_total's
+    // flood_seq basis); a sink that saw only counts (xdp_drop) has no lengths.
+    std::vector<uint64_t> sent_by_size;
+    if (accounting == "full") {
+      sent_by_size.assign(mix->entries(), 0);
+      for (uint64_t n : acct.flow_expected())
+        for (size_t e = 0; e < mix->entries(); ++e) sent_by_size[e] += mix->count_below(n, e);
+    }
+    const bool lengths_seen = get_u64(sq, "counted_only") == 0;
+    raw["sizes"] = size_table_json(*mix, sent_by_size, lengths_seen ? acct.by_size() : std::vector<SizeCounts>{});
+    if (accounting != "full")
+      for (auto& e : raw["sizes"]) e["corrupt"] = nullptr;  // no header says which size a packet should have
+    raw["sizes_length_unmatched"] = acct.length_unmatched();
+  }
   record["raw"] = raw;
   json d = derive_wire("sink", params, raw);
   uint64_t received = acct.packets();
@@ -312,6 +344,9 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
                            : "no packets arrived on " + spec.iface + " in " + fmt(spec.duration_s) +
                                  " s: is the source sending to this interface (UDP port " + std::to_string(kFloodUdpPort) + ")?");
   if (acct.corrupt()) problems.push_back(std::to_string(acct.corrupt()) + " corrupt packets");
+  if (acct.length_unmatched())
+    problems.push_back(std::to_string(acct.length_unmatched()) + " packets of a length the declared mix " + spec.size_mix +
+                       " does not name");
   if (!external && acct.duplicates()) problems.push_back(std::to_string(acct.duplicates()) + " duplicated packets");
   if (received && !d["reconciliation_ok"].get<bool>()) {
     const json& dr = d["drops"];

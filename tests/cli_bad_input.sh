@@ -41,5 +41,5 @@ expect 2 "frame size 2000 of the mix 64:1,2000:1 does not fit MTU 1500" -- run -
 expect 2 "mix item '60:1' is out of range; give FRAME:WEIGHT" -- run --size 60:1,1518:1
 expect 2 "divide the weights by a common factor" -- run --size 64:1000000,1518:1000000
 expect 2 "a frame-size mix is sent by the flood generator only" -- run --generator pktgen --size 64:7,1518:1
-expect 2 "frame-size mixes run in lab trials (zcbench run) only so far" -- send --iface lo --dst 198.18.0.2 --size 64:7,1518:1
+expect 2 "tx udp_gso sends one payload size per trial; a mix needs --tx one of:" -- send --iface lo --dst 198.18.0.2 --tx udp_gso --size 64:7,1518:1
 exit $fail

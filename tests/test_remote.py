@@ -143,6 +143,11 @@ class RemoteTrials(unittest.TestCase):
         self.assertGreaterEqual(raw["gen"]["link_delta"]["tx_packets"], raw["sent_total"])
         self.assertGreaterEqual(raw["sink"]["link_delta"]["rx_packets"], raw["received_total"])
         self.assertIsNotNone(derived["cpu_ns_per_pkt_sink"])
+        # the sink thread's CPU metric is the sink side's own (its task-clock over its
+        # packets), not recomputed from the generator side's counters
+        sink_record = raw["sink"]["output"]["records"][0]
+        self.assertIsNotNone(sink_record["derived"]["cpu_ns_per_pkt_sink_thread"], sink_record["raw"].get("perf"))
+        self.assertEqual(derived["cpu_ns_per_pkt_sink_thread"], sink_record["derived"]["cpu_ns_per_pkt_sink_thread"])
         # one kernel under both "hosts": one CLOCK_MONOTONIC, so latency is taken
         self.assertTrue(record["params"]["remote"]["clock"]["one_way_latency"])
 

@@ -54,6 +54,26 @@ class SuiteSinks(unittest.TestCase):
                             {"rx": "af_xdp", "lab_mode": "xdp"}, {"rx": "xdp_drop"}, {}]}
         self.assertEqual(wire.suite_rx_list(suite), ["recv", "tpacket_v3:accounting=count", "recvmmsg"])
 
+    def test_xdp_sinks_only_on_one_rx_queue(self):
+        suite = {"trials": [{"rx": ["recv", "af_xdp", "xdp_drop:accounting=count", "tcpdump"]}]}
+        run, left = wire.plan_rx(suite, 1)
+        self.assertEqual(run, ["recv", "af_xdp", "xdp_drop:accounting=count"])
+        self.assertEqual([x["rx"] for x in left], ["tcpdump"])
+        for queues, said in ((4, "has 4 RX queues"), (None, "unknown number of RX queues")):
+            run, left = wire.plan_rx(suite, queues)
+            self.assertEqual(run, ["recv"])
+            self.assertEqual([x["rx"] for x in left], ["af_xdp", "xdp_drop:accounting=count", "tcpdump"])
+            self.assertIn(said, left[0]["reason"])
+            self.assertTrue(all(x["reason"] and "\n" not in x["reason"] for x in left))
+
+    def test_rx_queue_count_reads_sysfs(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            for q in ("rx-0", "rx-1", "tx-0"):
+                Path(d, "eth9", "queues", q).mkdir(parents=True)
+            self.assertEqual(wire.rx_queue_count("eth9", d), 2)
+            self.assertIsNone(wire.rx_queue_count("missing0", d))
+
     def test_rx_flags(self):
         self.assertEqual(wire.rx_flags("tpacket_v3:block_size=1M,accounting=count"),
                          ["--rx", "tpacket_v3", "--rx-opt", "block_size=1M", "--rx-opt", "accounting=count"])

@@ -8,7 +8,8 @@
 # planted gaps, a duplicate and a reorder.
 #
 #   wire_trial.sh ZCBENCH CHECK    CHECK: send_tcpdump | trafgen_sink | seq_foreign |
-#                                         settings_restored | safety | bad_input | xdp_link
+#                                         settings_restored | safety | bad_input | xdp_link |
+#                                         size_mix | af_xdp_send | run_py_xdp
 #
 # Namespaces: side A is this script's own (unshare --net, re-exec below); side
 # B is held by a `sleep` with PR_SET_PDEATHSIG (setpriv --pdeathsig), so both
@@ -235,7 +236,8 @@ bad_input)
   one_line 2 "overlaps the flood header" "$ZC" sink --iface zcwa --seq offset=4,width=8
   one_line 2 "Ethernet/IPv4/UDP headers" "$ZC" sink --iface zcwa --source external --seq offset=20,width=4,base=frame
   one_line 2 "width=3" "$ZC" sink --iface zcwa --source external --seq offset=4,width=3
-  one_line 2 "not supported yet" "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp
+  one_line 2 "zcwa has 1 TX queues" "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp --tx-queue 5
+  one_line 2 "leaves the queue to the kernel" "$ZC" send --iface zcwa --dst 198.18.1.2 --tx sendmmsg --tx-queue 0
   # A source that sends nothing: the sink ends after its silence period and says so.
   err=$(inb "$ZC" sink --iface zcwb --source external --silence 1 --duration 10 2>&1 >/dev/null); rc=$?
   [[ $rc -eq 1 && "$err" == *"within the silence period of 1 s"* ]] || fail "silent source: rc $rc, '$err'"
@@ -308,6 +310,131 @@ xdp_link)
   bpftool link show id $lid >/dev/null 2>&1 && fail "after SIGKILL BPF link $lid is still in the kernel: $(bpftool link show id $lid)"
   bpftool prog show id $pid >/dev/null 2>&1 && fail "after SIGKILL XDP program $pid is still in the kernel"
   echo "after SIGKILL: no XDP on zcwb, link $lid and program $pid gone"
+  ;;
+size_mix)
+  # A frame-size mix on a named interface (harness/size_mix.h): our send's
+  # per-size counts are exact, our sink checks each packet's length by its
+  # sequence number, and tcpdump sees exactly the lengths send says it sent.
+  command -v tcpdump >/dev/null || skip "tcpdump not installed (apt-get install tcpdump)"
+  MIX=64:7,576:4,1518:1 N=1200   # 100 periods of 12: 700 x 64, 400 x 576, 100 x 1518
+  ready() { for _ in $(seq 200); do grep -q "ready on" "$1" && return 0; sleep 0.05; done; return 1; }
+  sizes() { jget "$1" '" ".join("{}:{sent}/{received}/{corrupt}".format(k, **v) for k, v in sorted(r["raw"]["sizes"].items(), key=lambda kv: int(kv[0])))'; }
+  # 1. send -> our sink on the peer.
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --size $MIX --count $N --silence 3 --duration 20 --json >"$TMP/sink.json" 2>"$TMP/sink.err" &
+  SK=$!
+  ready "$TMP/sink.err" || fail "the sink never got ready: $(tail -2 "$TMP/sink.err")"
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --size $MIX --count $N --rate 10000 --duration 5 --warmup 0 --json >"$TMP/send.json" \
+    || fail "zcbench send --size $MIX exited $?"
+  wait $SK; rc=$?
+  [[ $rc -eq 0 ]] || fail "zcbench sink --size $MIX exited $rc: $(tail -2 "$TMP/sink.err")"
+  echo "send (sent/received/corrupt): $(sizes "$TMP/send.json")"
+  echo "sink (sent/received/corrupt): $(sizes "$TMP/sink.json")"
+  [[ "$(sizes "$TMP/send.json")" == "64:700/None/None 576:400/None/None 1518:100/None/None" ]] \
+    || fail "send's raw.sizes is not 700/400/100 sent: $(sizes "$TMP/send.json")"
+  [[ "$(sizes "$TMP/sink.json")" == "64:700/700/0 576:400/400/0 1518:100/100/0" ]] \
+    || fail "sink's raw.sizes is not exactly what send sent: $(sizes "$TMP/sink.json")"
+  [[ $(jget "$TMP/sink.json" 'r["params"]["size_mix"]') == "$MIX" ]] || fail "the sink record's params.size_mix is not $MIX"
+  valid "$TMP/send.json"
+  valid "$TMP/sink.json"
+  # 2. send -> tcpdump on the peer: every packet at the length send counted.
+  $INB tcpdump -i zcwb -n -p -B 65536 --immediate-mode -w "$TMP/b.pcap" udp dst port 9000 2>"$TMP/tcpdump.err" &
+  TD=$!
+  for _ in $(seq 50); do grep -q "listening on" "$TMP/tcpdump.err" && break; sleep 0.1; done
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --tx tx_ring --size $MIX --count $N --rate 10000 --duration 5 --warmup 0 --json >"$TMP/send2.json" \
+    || fail "zcbench send --tx tx_ring --size $MIX exited $?"
+  sleep 0.5
+  kill -INT $TD; wait $TD
+  # tcpdump prints the UDP payload length; the frame adds 46 bytes (Ethernet 14 + FCS 4 + IPv4 20 + UDP 8).
+  seen=$(inb tcpdump -n -r "$TMP/b.pcap" 2>/dev/null | grep -o 'length [0-9]*$' | awk '{n[$2+46]++} END {for (k in n) print k":"n[k]}' | sort -n | tr '\n' ' ')
+  said=$(jget "$TMP/send2.json" '" ".join("{}:{sent}".format(k, **v) for k, v in sorted(r["raw"]["sizes"].items(), key=lambda kv: int(kv[0])))')
+  echo "tcpdump per frame size: $seen; send says: $said"
+  [[ "$seen" == "$said " ]] || fail "tcpdump saw '$seen', send says it sent '$said'"
+  [[ "$said" == "64:700 576:400 1518:100" ]] || fail "send --tx tx_ring sent '$said', not 700/400/100"
+  # 3. A transport that sends one size per trial is refused in one line.
+  err=$("$ZC" send --iface zcwa --dst 198.18.1.2 --tx udp_gso --size $MIX --count 10 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq 2 && "$err" == *"udp_gso sends one payload size"* && $(printf '%s\n' "$err" | wc -l) -eq 1 ]] \
+    || fail "send --tx udp_gso --size $MIX not refused in one line (rc $rc): $err"
+  ;;
+af_xdp_send)
+  # AF_XDP TX on a named interface: an XSK bound to one TX queue, no XDP
+  # program anywhere; our sink on the peer counts exactly what it sent, and
+  # during the trial, after it and after a SIGKILL no XDP program is attached
+  # to either end (ip -d link), and after the SIGKILL nothing sends any more
+  # (zcwa's tx_packets stand still). ss --xdp would list the XSK itself, but
+  # needs CONFIG_XDP_SOCKETS_DIAG, which kernels may lack.
+  N=3000
+  ready() { for _ in $(seq 200); do grep -q "ready on" "$1" && return 0; sleep 0.05; done; return 1; }
+  no_xdp() { ! ip -d link show zcwa | grep -q 'xdp' && ! inb ip -d link show zcwb | grep -q 'xdp'; }
+  txp() { cat /sys/class/net/zcwa/statistics/tx_packets; }
+  $INB "$ZC" sink --iface zcwb --rx recvmmsg --count $N --silence 3 --duration 20 --json >"$TMP/sink.json" 2>"$TMP/sink.err" &
+  SK=$!
+  ready "$TMP/sink.err" || fail "the sink never got ready: $(tail -2 "$TMP/sink.err")"
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp --count $N --rate 10000 --duration 5 --warmup 0 --json >"$TMP/send.json" 2>"$TMP/send.err"
+  rc=$?
+  [[ $rc -eq 3 ]] && { kill $SK; wait $SK 2>/dev/null; skip "send --tx af_xdp: $(tail -1 "$TMP/send.err")"; }
+  [[ $rc -eq 0 ]] || fail "zcbench send --tx af_xdp exited $rc: $(tail -2 "$TMP/send.err")"
+  wait $SK; rc=$?
+  [[ $rc -eq 0 ]] || fail "zcbench sink exited $rc: $(tail -2 "$TMP/sink.err")"
+  sent=$(jget "$TMP/send.json" 'r["raw"]["sent_total"]')
+  got=$(jget "$TMP/sink.json" 'r["raw"]["received_total"]')
+  uniq=$(jget "$TMP/sink.json" 'r["raw"]["sequence"]["unique"]')
+  xsk=$(jget "$TMP/send.json" 'r["params"]["wire"]["xsk"]')
+  mode=$(jget "$TMP/send.json" 'r["params"]["wire"]["xsk"]["bind_mode"]')
+  refused=$(jget "$TMP/send.json" 'r["params"]["wire"]["xsk"]["zerocopy_refused"]')
+  echo "send --tx af_xdp sent=$sent; sink received=$got unique=$uniq; params.wire.xsk=$xsk"
+  [[ "$sent" -eq $N ]] || fail "send says it sent $sent, not the $N asked"
+  [[ "$got" -eq $N && "$uniq" -eq $N ]] || fail "our sink counted $got ($uniq unique), send sent exactly $N"
+  [[ $(jget "$TMP/send.json" 'r["params"]["wire"]["xsk"]["queue"]') == 0 ]] || fail "params.wire.xsk.queue is not 0: $xsk"
+  [[ "$mode" == zerocopy || ( "$mode" == copy && "$refused" != None ) ]] \
+    || fail "bind mode '$mode' with zero-copy refusal '$refused' (mode=auto: copy only after the kernel refused zero-copy)"
+  valid "$TMP/send.json"
+  no_xdp || fail "an XDP program is attached after the af_xdp send: $(ip -d link show zcwa | grep xdp)"
+  # mode=zerocopy where the driver lacks it: a skip with the kernel's errno.
+  if [[ "$mode" == copy ]]; then
+    "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp --tx-opt mode=zerocopy --count 10 --json >"$TMP/zc.json" 2>"$TMP/zc.err"
+    rc=$?
+    reason=$(jget "$TMP/zc.json" 'r["reason"]')
+    echo "mode=zerocopy on veth: exit $rc, $reason"
+    [[ $rc -eq 3 && "$reason" == "unsupported: "*"XDP_ZEROCOPY"* ]] || fail "mode=zerocopy on veth: exit $rc, reason '$reason'"
+  fi
+  # SIGKILL in the middle of a send: the kernel frees the XSK with the process.
+  "$ZC" send --iface zcwa --dst 198.18.1.2 --tx af_xdp --tx-queue 0 --rate 1000 --duration 30 --warmup 0 >/dev/null 2>&1 &
+  SP=$!
+  t0=$(txp)
+  for _ in $(seq 100); do [[ $(( $(txp) - t0 )) -ge 200 ]] && break; sleep 0.05; done
+  [[ $(( $(txp) - t0 )) -ge 200 ]] || fail "the af_xdp send put nothing on zcwa; the SIGKILL check would prove nothing"
+  no_xdp || fail "an XDP program is attached during an af_xdp send: $(ip -d link show zcwa | grep xdp)"
+  kill -KILL $SP; wait $SP 2>/dev/null
+  sleep 0.3; t1=$(txp); sleep 0.5
+  [[ $(txp) -eq $t1 ]] || fail "zcwa still transmits after the af_xdp send was SIGKILLed ($t1 -> $(txp))"
+  no_xdp || fail "after SIGKILL an XDP program is attached: $(ip -d link show zcwa | grep xdp)"
+  echo "during, after the trial and after SIGKILL: no XDP program on either end; nothing sends after SIGKILL"
+  ;;
+run_py_xdp)
+  # ./run.py --iface on a single-queue interface (veth: one RX queue) runs the
+  # XDP sinks too; the capture peer is left out, and run.json says why.
+  command -v trafgen >/dev/null || skip "trafgen not installed (apt-get install netsniff-ng)"
+  nq=$(inb sh -c 'ls -d /sys/class/net/zcwb/queues/rx-*' | wc -l)
+  [[ $nq -eq 1 ]] || fail "the test's veth zcwb lists $nq RX queues, expected veth's default of 1"
+  echo '{"name": "wire_xdp", "trials": [{"rx": ["af_xdp", "xdp_drop", "tcpdump"]}]}' >"$TMP/wire_xdp.json"
+  echo "{ eth(da=$MAC_B, sa=$MAC_A, type=0x0800), ipv4(sa=198.18.1.1, da=198.18.1.2, ttl=64), udp(sp=10000, dp=9000), fill(0x00, 272) }" >"$TMP/t.cfg"
+  trafgen --dev zcwa --conf "$TMP/t.cfg" --num 600000 --rate 20000pps --cpus 1 --no-sock-mem --notouch-irq >/dev/null 2>&1 &
+  TG=$!
+  $INB python3 "$REPO/run.py" --no-install --no-build --build-dir "$(dirname "$ZC")" --suite "$TMP/wire_xdp.json" --repetitions 1 \
+    --iface zcwb --source external --wire-duration 2 --wire-silence 1 --results-dir "$TMP/results" >"$TMP/runpy.out" 2>"$TMP/runpy.err"
+  rc=$?
+  kill $TG 2>/dev/null; wait $TG 2>/dev/null
+  report=$(tail -1 "$TMP/runpy.out")
+  run_json="$(dirname "$report")/run.json"
+  [[ $rc -eq 0 ]] || fail "run.py exited $rc: $(/usr/bin/python3 -c 'import json,sys; print("; ".join(r["name"] + ": " + r["reason"] for r in json.load(open(sys.argv[1]))["records"] if r["status"] != "pass"))' "$run_json" 2>&1)"
+  got=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(" ".join(sorted(r["params"]["rx"] + ":" + r["status"] for r in d["records"] if r["params"].get("lab_mode")=="wire")))' "$run_json")
+  left=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("; ".join(x["rx"] + ": " + x["reason"] for x in d["context"]["options"]["wire_left_out"]))' "$run_json")
+  echo "run.py --iface on a single-queue veth: $got; left out: $left"
+  [[ "$got" == "af_xdp:pass xdp_drop:pass" ]] || fail "expected af_xdp and xdp_drop wire trials, both pass; got '$got' ($(tail -3 "$TMP/runpy.err"))"
+  [[ "$left" == "tcpdump: tcpdump: "* ]] || fail "run.json does not say tcpdump was left out, and why: '$left'"
+  grep -q "left out" "$TMP/runpy.err" || fail "run.py did not say on stderr what it left out"
+  grep -q "tcpdump" "$report" || fail "the report does not name the transport left out"
+  (cd "$REPO" && /usr/bin/python3 -m reports.validate "$run_json") >"$TMP/validate.out" 2>&1 || fail "run.json does not match the schema: $(tail -5 "$TMP/validate.out")"
   ;;
 *) echo "unknown check '$CHECK'" >&2; exit 2 ;;
 esac

@@ -114,8 +114,8 @@ def run_suites(args, suites, results_dir):
         context = run_context(args.build_dir, options)
         for suite in suites:
             if wire.wire_requested(args):
-                outcome = wire.run_wire_suite(args, suite, records_path,
-                                              executable(args.build_dir, "zcbench"))
+                outcome = wire.run_wire_suite(args, suite, records_path, executable(args.build_dir, "zcbench"),
+                                              left_out=options.setdefault("wire_left_out", []))
             else:
                 outcome = run_one_suite(args, suite, run_dir, records_path, progress)
             if outcome == EXIT_CHECK_FAILED:

@@ -487,13 +487,14 @@ def side_summary(doc):
                 "sequence": raw.get("sequence") or {}, "latency_ns": raw.get("latency_ns") or {},
                 "kernel_stats": (raw.get("driver_stats") or {}).get("rx") or {},
                 "active_seconds": active_ns / 1e9 if active_ns else None,
-                "sink_window_pps": (doc.get("derived") or {}).get("received_pps_window")}
+                "sink_window_pps": (doc.get("derived") or {}).get("received_pps_window"),
+                "cpu_ns_per_pkt_sink_thread": (doc.get("derived") or {}).get("cpu_ns_per_pkt_sink_thread")}
     flood = doc.get("flood") or {}
     return {"sent": flood.get("sent"), "seconds": doc.get("seconds") or 0.0,
             "tx_errors": flood.get("refusals") or 0, "received": doc.get("received"),
             "sequence": doc.get("sequence") or {}, "latency_ns": doc.get("latency_ns") or {},
             "kernel_stats": doc.get("kernel_stats") or {}, "active_seconds": None,
-            "sink_window_pps": doc.get("received_pps")}
+            "sink_window_pps": doc.get("received_pps"), "cpu_ns_per_pkt_sink_thread": None}
 
 
 def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
@@ -552,6 +553,9 @@ def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
         "cpu_ns_per_pkt_sink": sink_cpu / received if sink_cpu is not None and received else None,
         "cpu_ns_per_pkt_total": (sink_cpu + gen_cpu) / received
         if sink_cpu is not None and gen_cpu is not None and received else None,
+        # the sink thread's own task-clock per packet, as the sink side's record says
+        # (never recomputed here from the generator side's counters)
+        "cpu_ns_per_pkt_sink_thread": sink["cpu_ns_per_pkt_sink_thread"],
         "sink_cpu_percent": 100.0 * sink_cpu / (gen_seconds * 1e9)
         if sink_cpu is not None and gen_seconds > 0 else None,
         "latency_p50_ns": latency.get("p50") if latency_ok else None,

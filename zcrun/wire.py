@@ -12,17 +12,22 @@ recomputed here: rates, bit rates and the link share come from the harness.
 Standard library only."""
 
 import json
+import os
 import subprocess
 import sys
 import time
 
-# The sink transports a wire run takes from a suite: socket and packet sinks.
-# `zcbench sink --iface` takes af_xdp and xdp_drop (their program attached
-# through a BPF link), but one XSK binds one queue, so on a multi-queue NIC a
-# suite row would report the other queues' traffic as lost; they stay out of
-# suite runs until the wire sink spreads XSKs over every queue. The capture
-# peers need a generator of ours to bound them.
-WIRE_RX_EXCLUDED = ("xdp_drop", "af_xdp", "xdp_bench", "tcpdump", "netsniff_ng")
+# The sink transports a wire run takes from a suite: socket and packet sinks,
+# and the XDP sinks where they see all the traffic. `zcbench sink --iface`
+# runs af_xdp and xdp_drop (their program attached through a BPF link) with
+# one XSK on queue 0 — one sink thread, one queue — so on an interface with
+# more RX queues the other queues' traffic would read as lost: there they are
+# left out, and run.json (context.options.wire_left_out) and the report say
+# so, one line each. The rest never run on a wire: the capture peers need a
+# generator of ours to bound them, xdp_bench is a lab tool.
+WIRE_RX_ONE_QUEUE = ("xdp_drop", "af_xdp")
+WIRE_RX_EXCLUDED = ("xdp_bench", "tcpdump", "netsniff_ng")
+WIRE_RX_EXCLUDED_WHY = "a capture peer or lab tool that needs the lab's own generator to bound it"
 
 
 class WireUsageError(ValueError):
@@ -81,17 +86,41 @@ def validate(args):
         raise WireUsageError(f"--wire-duration {args.wire_duration} is not accepted; give seconds > 0")
 
 
-def suite_rx_list(suite):
-    """The distinct sink specs of a suite's trials, in order ('recvmmsg',
-    'tpacket_v3:accounting=count', ...), lab-only sinks left out."""
-    seen = []
+def rx_queue_count(iface, sys_class_net="/sys/class/net"):
+    """The interface's RX queues as the kernel lists them (rx-0, rx-1, ...
+    under /sys/class/net/IF/queues); None when that cannot be read."""
+    try:
+        return sum(1 for q in os.listdir(os.path.join(sys_class_net, iface, "queues")) if q.startswith("rx-"))
+    except OSError:
+        return None
+
+
+def plan_rx(suite, rx_queues):
+    """(sink specs to run, [{"rx", "reason"}] left out) for a suite on an
+    interface with `rx_queues` RX queues (None: unknown). Distinct specs in
+    the suite's order."""
+    run, left, seen = [], [], set()
     for trial in suite.get("trials") or []:
         rx = trial.get("rx", "recvmmsg")
         for spec in rx if isinstance(rx, list) else [rx]:
-            if spec.split(":", 1)[0] in WIRE_RX_EXCLUDED or spec in seen:
+            if spec in seen:
                 continue
-            seen.append(spec)
-    return seen
+            seen.add(spec)
+            name = spec.split(":", 1)[0]
+            if name in WIRE_RX_EXCLUDED:
+                left.append({"rx": spec, "reason": f"{name}: {WIRE_RX_EXCLUDED_WHY}"})
+            elif name in WIRE_RX_ONE_QUEUE and rx_queues != 1:
+                have = "an unknown number of" if rx_queues is None else str(rx_queues)
+                left.append({"rx": spec, "reason": f"{name}: binds one XSK on RX queue 0 and the interface has "
+                             f"{have} RX queues; the other queues' traffic would read as lost"})
+            else:
+                run.append(spec)
+    return run, left
+
+
+def suite_rx_list(suite, rx_queues=None):
+    """The sink specs plan_rx runs ('recvmmsg', 'tpacket_v3:accounting=count', ...)."""
+    return plan_rx(suite, rx_queues)[0]
 
 
 def rx_flags(spec):
@@ -169,14 +198,20 @@ def merge_send(sink_record, send_record):
     return rec
 
 
-def run_wire_suite(args, suite, records_path, zcbench, warn=print):
+def run_wire_suite(args, suite, records_path, zcbench, warn=print, left_out=None):
     """Runs the suite's sinks on the wire; appends one record per trial to
-    records_path. Returns 0, or 1 when a trial failed its checks."""
+    records_path. The transports left out are appended to `left_out`
+    ({"suite", "rx", "reason"}: run.json's context.options.wire_left_out) and
+    named on stderr. Returns 0, or 1 when a trial failed its checks."""
     validate(args)
-    rx_list = suite_rx_list(suite)
     repetitions = args.repetitions or suite.get("repetitions") or 1
     name = suite.get("name") or "?"
     sink_iface = args.iface or parse_wire_pair(args.wire)[1]
+    rx_list, left = plan_rx(suite, rx_queue_count(sink_iface))
+    for item in left:
+        print(f"      wire: left out {item['reason']}", file=sys.stderr, flush=True)
+        if left_out is not None:
+            left_out.append({"suite": name, **item})
     gen_iface = parse_wire_pair(args.wire)[0] if args.wire else None
     dst_ip = dst_mac = None
     if gen_iface:

@@ -51,8 +51,20 @@ def rows(records):
     return out
 
 
+LEFT_OUT = """
+<p class="note">Sink transports of the suite not run on the interface:</p>
+<ul>{% for x in left %}<li>{{ x.suite }}: {{ x.rx }} — {{ x.reason }}</li>{% endfor %}</ul>
+"""
+
+
+def left_out(doc):
+    """run.py --iface/--wire: what was left out and why (context.options.wire_left_out)."""
+    return ((doc.get("context") or {}).get("options") or {}).get("wire_left_out") or []
+
+
 def render(run):
     found = rows(run.doc.get("records") or [])
-    if not found:
+    left = left_out(run.doc)
+    if not found and not left:
         return TITLE, empty("No trials on named interfaces in this run (./run.py --iface IF --source external, or --wire GEN:SINK).")
-    return TITLE, fragment(TEMPLATE, rows=found)
+    return TITLE, (fragment(TEMPLATE, rows=found) if found else "") + (fragment(LEFT_OUT, left=left) if left else "")

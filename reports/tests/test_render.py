@@ -71,6 +71,14 @@ class SectionsTest(unittest.TestCase):
         self.assertIn("3.1 % with the calibrated margins (cross-validated), 27.0 %", str(html))
         self.assertIn("6 runs on lab1", str(html))
 
+    def test_wire_section_says_which_transports_were_left_out(self):
+        from reports.sections import wire
+        doc = copy.deepcopy(fixture_doc(NAMES[0]))
+        doc.setdefault("context", {}).setdefault("options", {})["wire_left_out"] = [
+            {"suite": "capture", "rx": "af_xdp", "reason": "af_xdp: binds one XSK on RX queue 0 and the interface has 4 RX queues"}]
+        _, html = wire.render(from_doc(doc))
+        self.assertIn("capture: af_xdp — af_xdp: binds one XSK on RX queue 0 and the interface has 4 RX queues", str(html))
+
     def test_conformance_matrix_shows_reason_inline(self):
         html = rendered("complete")
         checks = measured_records(fixture_doc("complete"), "conformance")

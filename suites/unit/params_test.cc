@@ -89,6 +89,7 @@ const std::map<std::string, std::vector<std::string>> kSamples = {
     {"--threaded-napi", {}},
     {"--rx-ring", {"512"}},
     {"--tx-ring", {"512"}},
+    {"--tx-queue", {"1"}},
 };
 
 TEST(params, EveryFlagHasASampleAndOneRow) {

@@ -112,6 +112,39 @@ TEST(size_mix, AccountingSetSumsWorkersAndCountModeChecksNothing) {
   EXPECT_TRUE(size_table_json(*m, {4, 4}, count.by_size())["64"]["received"].is_null());
 }
 
+// The wire sink (harness/wire_sink.cc): sent per size from a flow's highest
+// sequence number, and an external source's packets binned by length.
+TEST(size_mix, CountBelowMatchesTheTableAndLengthBinsCountUnmatched) {
+  auto m = SizeMix::parse("64:7,576:4,1518:1");
+  for (uint64_t n : {0u, 1u, 5u, 12u, 13u, 1200u, 1207u}) {
+    std::vector<uint64_t> want(3, 0);
+    for (uint64_t seq = 0; seq < n; ++seq) ++want[m->index_at(seq)];
+    for (size_t e = 0; e < 3; ++e) EXPECT_EQ(m->count_below(n, e), want[e]) << "n " << n << " entry " << e;
+  }
+  EXPECT_EQ(m->entry_of_length(530), 1u);
+  EXPECT_EQ(m->entry_of_length(531), m->entries());
+  Accounting a(AccountingMode::count, 1);
+  a.set_length_bins(m);
+  std::vector<uint8_t> buf(1472);
+  for (size_t len : {18, 18, 530, 1472, 100}) a.on_packet(buf.data(), len);
+  ASSERT_EQ(a.by_size().size(), 3u);
+  EXPECT_EQ(a.by_size()[0].received, 2u);
+  EXPECT_EQ(a.by_size()[1].received, 1u);
+  EXPECT_EQ(a.by_size()[2].received, 1u);
+  EXPECT_EQ(a.length_unmatched(), 1u);
+  nlohmann::json t = size_table_json(*m, {}, a.by_size());
+  EXPECT_TRUE(t["64"]["sent"].is_null()) << "no generator of ours: sent unknown";
+  EXPECT_EQ(t["64"]["received"], 2);
+  Accounting full(AccountingMode::full, 2);
+  full.set_size_mix(m);
+  full.begin_batch();
+  for (uint64_t seq : {0u, 1u, 4u}) {
+    auto p = payload(m->payload_at(seq), seq, 1);
+    full.on_packet(p.data(), p.size());
+  }
+  EXPECT_EQ(full.flow_expected(), (std::vector<uint64_t>{0, 5}));
+}
+
 TEST(size_mix, DerivedRatesUseTheMixMeanFrame) {
   nlohmann::json params = {{"payload_bytes", 1472}, {"frame_bytes", 1518}, {"size_mix", "64:7,576:4,1518:1"}};
   nlohmann::json raw = {{"window_ns", 1000000000}, {"received_in_window", 12000}, {"sent_in_window", 12000}};
