@@ -532,12 +532,19 @@ def false_alarms(docs, calibration_for=None, method="fixed threshold"):
 
 
 def plant_regression(doc, metric, factor=PLANTED_REGRESSION):
-    """A copy of a run whose metric is `factor` worse in every trial."""
+    """A copy of a run whose metric is `factor` worse in every trial, retried ones
+    included: a verdict sees a contaminated trial's clean retrial in its place
+    (measured_trials), so a regression planted in the trial records alone would leave
+    every retried repetition at its old value."""
     direction, _ = ALL_METRICS[metric]
     scale = 1 - factor if direction > 0 else 1 + factor
     planted = json.loads(json.dumps(doc))
     for r in planted.get("records") or []:
-        d = r.get("derived") if isinstance(r, dict) and r.get("kind") == "trial" else None
+        if not isinstance(r, dict):
+            continue
+        trial = r if r.get("kind") == "trial" else \
+            r.get("trial") if r.get("kind") == "retrial" else None
+        d = trial.get("derived") if isinstance(trial, dict) else None
         if isinstance(d, dict) and isinstance(d.get(metric), (int, float)):
             d[metric] = d[metric] * scale
     return planted
