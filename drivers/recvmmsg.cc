@@ -18,7 +18,7 @@ namespace {
 // wait=interval: after the queue is drained, sleep to the next tick of this clock, then
 // drain again. Wake-ups come at a fixed 1 kHz whatever the rate, so at a paced rate the
 // sink thread's CPU per packet is the path's cost plus one wake-up shared by a tick's
-// packets, not one wake-up per datagram (docs/conformance.md item 46). Fixed, not an
+// packets, not one wake-up per datagram (docs/conformance.md item 47). Fixed, not an
 // option, so records of the other wait modes keep their configuration.
 constexpr int64_t kIntervalTickNs = 1'000'000;
 

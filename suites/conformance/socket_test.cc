@@ -602,9 +602,9 @@ TEST(sendto, flood_integrity) {
 // wait=interval: the sink drains its queue, then sleeps to the next 1 ms tick, so
 // its wake-ups come on the clock, not one per datagram, and nothing is lost for it:
 // every read follows a tick's sleep or a full batch (the queue not yet drained), and
-// a tick carries several of a 20 kpps flood's datagrams (docs/conformance.md item 46).
+// a tick carries several of a 20 kpps flood's datagrams (docs/conformance.md item 47).
 TEST(recvmmsg, interval_wait_drains_on_schedule) {
-  conformance_item(46);
+  conformance_item(47);
   TrialSpec spec = flood_spec("sendmmsg", "recvmmsg", 272);
   spec.rx.options["wait"] = "interval";
   ZC_RUN_FLOOD(spec, rec);
