@@ -532,12 +532,19 @@ def false_alarms(docs, calibration_for=None, method="fixed threshold"):
 
 
 def plant_regression(doc, metric, factor=PLANTED_REGRESSION):
-    """A copy of a run whose metric is `factor` worse in every trial."""
+    """A copy of a run whose metric is `factor` worse in every trial, retried ones
+    included: a verdict sees a contaminated trial's clean retrial in its place
+    (measured_trials), so a regression planted in the trial records alone would leave
+    every retried repetition at its old value."""
     direction, _ = ALL_METRICS[metric]
     scale = 1 - factor if direction > 0 else 1 + factor
     planted = json.loads(json.dumps(doc))
     for r in planted.get("records") or []:
-        d = r.get("derived") if isinstance(r, dict) and r.get("kind") == "trial" else None
+        if not isinstance(r, dict):
+            continue
+        trial = r if r.get("kind") == "trial" else \
+            r.get("trial") if r.get("kind") == "retrial" else None
+        d = trial.get("derived") if isinstance(trial, dict) else None
         if isinstance(d, dict) and isinstance(d.get(metric), (int, float)):
             d[metric] = d[metric] * scale
     return planted
@@ -553,6 +560,7 @@ def planted_detection(docs, calibration, factor=PLANTED_REGRESSION, calibration_
         if metric == "loss_ratio":
             continue
         detected = total = 0
+        by_config = {}
         for i, j in _pairs(docs):
             cal = calibration_for(i, j) if calibration_for else calibration
             result = compare(docs[i], plant_regression(docs[j], metric, factor), cal)
@@ -561,8 +569,13 @@ def planted_detection(docs, calibration, factor=PLANTED_REGRESSION, calibration_
                     if m["metric"] == metric and m["verdict"] != "not comparable":
                         total += 1
                         detected += m["verdict"] == "regressed"
+                        counts = by_config.setdefault(row["config"], [0, 0])
+                        counts[0] += m["verdict"] == "regressed"
+                        counts[1] += 1
         out[metric] = {"detected": detected, "comparisons": total,
-                       "rate": detected / total if total else None}
+                       "rate": detected / total if total else None,
+                       "by_config": {c: {"detected": d, "comparisons": n, "rate": d / n}
+                                     for c, (d, n) in sorted(by_config.items())}}
     return out
 
 
@@ -639,6 +652,16 @@ def calibration_lines(calibration):
                      f"{ALL_METRICS[m][1]} caught: {pct(v['rate'])} with the margins{held}, "
                      f"{pct(fixed['rate'])} with the fixed effect{alarms}"
                      + ("" if m in METRICS else " (not gated)"))
+    # Per configuration: which trial shapes a regression shows through, and why not.
+    own = calibration.get("margins_by_config") or {}
+    for m in METRICS:
+        for label, v in ((cross_p.get(m) or planted["calibrated"].get(m) or {})
+                         .get("by_config") or {}).items():
+            margin = (own.get(label) or {}).get(m)
+            lines.append(f"  {label}: {ALL_METRICS[m][1]} margin "
+                         + ("n/a" if margin is None else _threshold_text(m, margin))
+                         + f", planted caught {pct(v['rate'])}"
+                         + (" cross-validated" if cross_p.get(m) else ""))
     return lines
 
 

@@ -96,3 +96,28 @@ class NoiseSectionTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PlantedRetrialTest(unittest.TestCase):
+    def test_a_planted_regression_reaches_the_retrial_a_verdict_reads(self):
+        # Bug: plant_regression scaled kind "trial" records only, so a contaminated
+        # repetition, which the verdict reads from its clean retrial, kept its old value.
+        doc = run("a", random.Random(1), noise=0.0)
+        first = doc["records"][0]
+        first["derived"]["contamination"] = {"contaminated": True}
+        clean = copy.deepcopy(first)
+        clean["derived"]["contamination"] = {"contaminated": False}
+        doc["records"].append({"kind": "retrial", "suite": "aa",
+                               "name": f"retrial 1 of {first['name']}",
+                               "params": {"retrial_of": first["name"], "attempt": 1},
+                               "status": "pass", "derived": {"contaminated": False},
+                               "trial": clean})
+        planted = compare.plant_regression(doc, "cpu_ns_per_pkt_sink_thread")
+        values = [r["derived"]["cpu_ns_per_pkt_sink_thread"]
+                  for r in compare.measured_trials(planted["records"])]
+        self.assertEqual(len(values), 5)
+        for v in values:
+            self.assertAlmostEqual(v, 3000.0 * (1 + compare.PLANTED_REGRESSION))
+        # The original run is untouched.
+        self.assertEqual(doc["records"][-1]["trial"]["derived"]["cpu_ns_per_pkt_sink_thread"],
+                         3000.0)
