@@ -20,6 +20,9 @@ class RecvSink : public RxDriver {
   void open(const RxContext& ctx) override {
     busy_ = ctx.options.text("wait") == "busy";
     if (proto_is_tcp(ctx.options)) {
+      if (ctx.hw_timestamps)
+        throw UsageError("--hw-timestamps: recv proto=tcp reads a stream, which carries no per-datagram RX "
+                         "stamps; use proto=udp");
       tcp_ = std::make_unique<TcpStreamSink>();
       tcp_->open_worker(ctx);
       buf_.resize(kStreamReadBytes);
@@ -29,8 +32,8 @@ class RecvSink : public RxDriver {
     buf_.resize(receive_buffer_bytes(ctx.mtu, ctx.payload_bytes));
     // recvmsg(2) instead of recv(2): same one syscall per datagram, plus the
     // kernel's RX stamp in the control buffer.
-    enable_socket_rx_timestamps(fd_.get(), false);
-    stamps_ = sink_stamp_capability(ctx.ifname);
+    enable_socket_rx_timestamps(fd_.get(), ctx.hw_timestamps);
+    stamps_ = sink_stamp_capability(ctx.ifname, ctx.hw_timestamps);
   }
 
   size_t receive(Accounting& acct, int timeout_ms) override {
@@ -101,6 +104,7 @@ class RecvSink : public RxDriver {
 DriverInfo recv_driver_info() {
   DriverInfo d;
   d.name = "recv";
+  d.rx_hw_stamps = true;  // RxContext::hw_timestamps (sink --hw-timestamps)
   d.direction = Direction::rx;
   d.description = "UDP socket, one recvmsg(2) per datagram (recv(2) plus its RX stamp) after poll(2); proto=tcp: stream reads, reframed";
   d.options = {proto_option(), rcvbuf_option(), wait_option(), reuseport_option()};

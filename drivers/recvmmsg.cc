@@ -40,8 +40,8 @@ class RecvmmsgSink : public RxDriver {
     iov_.resize(batch);
     msgs_.resize(batch);
     // Every datagram's kernel RX stamp rides in its own control buffer.
-    enable_socket_rx_timestamps(fd_.get(), false);
-    stamps_ = sink_stamp_capability(ctx.ifname);
+    enable_socket_rx_timestamps(fd_.get(), ctx.hw_timestamps);
+    stamps_ = sink_stamp_capability(ctx.ifname, ctx.hw_timestamps);
     ctrl_.resize(batch * kStampControlBytes);
     for (size_t i = 0; i < batch; ++i) {
       iov_[i] = {bufs_.data() + i * buf_bytes_, buf_bytes_};
@@ -157,6 +157,7 @@ OptionSpec recvmmsg_wait_option() {
 DriverInfo recvmmsg_driver_info() {
   DriverInfo d;
   d.name = "recvmmsg";
+  d.rx_hw_stamps = true;  // RxContext::hw_timestamps (sink --hw-timestamps)
   d.direction = Direction::rx;
   d.description = "UDP socket, recvmmsg(2) batches after poll(2)";
   d.options = {{"batch", OptionType::integer, "64", "datagrams per recvmmsg call (vlen)", 1, 1024, {}},

@@ -120,6 +120,7 @@ RingConfig tpacket_config(const RxContext& ctx, int version) {
   RingConfig c = tpacket_config(ctx.options, version);
   c.worker = ctx.worker;
   c.workers = ctx.workers;
+  c.hw_timestamps = ctx.hw_timestamps;
   if (ctx.workers > 1) {
     // One ring per worker, all in one group: the group, not the socket, is
     // what the kernel delivers to (fanout_demux picks the member ring).
@@ -229,7 +230,9 @@ void PacketRing::open(const RingConfig& cfg, int ifindex, const std::string& ifn
   set(PACKET_VERSION, &version, sizeof version, "PACKET_VERSION");
   // tp_sec/tp_nsec become the skb's software RX stamp (TP_STATUS_TS_SOFTWARE)
   // rather than the time tpacket_rcv ran: the latency split's kernel stamp.
-  enable_packet_rx_timestamps(fd_.get(), false);
+  // With hw_timestamps the NIC's raw stamp where the skb has one
+  // (TP_STATUS_TS_RAW_HARDWARE, checked per frame by tpacket_stamp).
+  enable_packet_rx_timestamps(fd_.get(), cfg.hw_timestamps);
   if (cfg.reserve) set(PACKET_RESERVE, &cfg.reserve, sizeof cfg.reserve, "PACKET_RESERVE");
   if (cfg.ignore_outgoing) {
     int one = 1;

@@ -47,6 +47,7 @@ struct RingConfig {
   bool busy = false;         // wait=busy: spin on the status word instead of poll(2)
   bool ignore_outgoing = true;  // PACKET_IGNORE_OUTGOING: only what arrives on the port
   int worker = 0, workers = 1;  // this ring's place among the sink workers (recorded)
+  bool hw_timestamps = false;   // PACKET_TIMESTAMP RAW_HARDWARE (RxContext::hw_timestamps)
 };
 
 // The options of a tpacket_vN sink (geometry, socket, fanout, wait), with the
@@ -161,7 +162,7 @@ class FrameRingSink : public RxDriver {
     ring_.open(tpacket_config(ctx, version_), ctx.ifindex, ctx.ifname);
     udp_port_ = ctx.udp_port;
     frame_count_ = ring_.config().geometry.frame_count();
-    stamps_ = sink_stamp_capability(ctx.ifname);
+    stamps_ = sink_stamp_capability(ctx.ifname, ctx.hw_timestamps);
   }
 
   size_t receive(Accounting& acct, int timeout_ms) override {

@@ -9,6 +9,7 @@ namespace zc {
 DriverInfo tpacket_v1_driver_info() {
   DriverInfo d;
   d.name = "tpacket_v1";
+  d.rx_hw_stamps = true;  // RxContext::hw_timestamps (sink --hw-timestamps)
   d.direction = Direction::rx;
   d.description = "PACKET_RX_RING, TPACKET_V1 frames: one packet per fixed slot (the original layout)";
   d.traffic = "tap";

@@ -9,6 +9,7 @@ namespace zc {
 DriverInfo tpacket_v2_driver_info() {
   DriverInfo d;
   d.name = "tpacket_v2";
+  d.rx_hw_stamps = true;  // RxContext::hw_timestamps (sink --hw-timestamps)
   d.direction = Direction::rx;
   d.description = "PACKET_RX_RING, TPACKET_V2 frames: one packet per fixed slot, ns timestamps, VLAN fields";
   d.traffic = "tap";

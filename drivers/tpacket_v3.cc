@@ -42,7 +42,7 @@ class BlockRing {
     ring_.open(cfg, ifindex, ifname);
     udp_port_ = udp_port;
     ifname_ = ifname;
-    stamps_ = sink_stamp_capability(ifname);
+    stamps_ = sink_stamp_capability(ifname, cfg.hw_timestamps);
   }
   const PacketRing& ring() const { return ring_; }
   tpacket_block_desc* block() const { return reinterpret_cast<tpacket_block_desc*>(ring_.block(cur_)); }
@@ -154,6 +154,7 @@ class MergingV3Sink : public RxDriver {
  public:
   void open(const RxContext& ctx) override {
     RingConfig cfg = tpacket_config(ctx.options, TPACKET_V3);
+    cfg.hw_timestamps = ctx.hw_timestamps;
     if (ctx.workers > 1)
       throw UsageError("tpacket_v3 aggregate=on merges every port's ring in one thread; sink workers " +
                        std::to_string(ctx.workers) + " cannot share it; accepted: 1 sink worker with aggregate=on");
@@ -340,6 +341,7 @@ class Tpacket3Sink : public RxDriver {
 DriverInfo tpacket_v3_driver_info() {
   DriverInfo d;
   d.name = "tpacket_v3";
+  d.rx_hw_stamps = true;  // RxContext::hw_timestamps (sink --hw-timestamps)
   d.direction = Direction::rx;
   d.description = "PACKET_RX_RING, TPACKET_V3 blocks: packets packed into large blocks handed over whole or on a "
                   "retire timeout; aggregate=on merges one ring per lab port in timestamp order";

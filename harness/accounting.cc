@@ -151,7 +151,9 @@ void SequenceTracker::on_seq(uint64_t seq) {
 Accounting::Accounting(AccountingMode mode, int flows) : mode_(mode), flows_(size_t(std::max(flows, 1))) {}
 
 void Accounting::begin_batch() {
-  if (mode_ == AccountingMode::full) batch_ns_ = monotonic_ns();
+  // The hardware split needs the receive time in every mode (an external
+  // source's packets carry no flood header, their stamps still split).
+  if (mode_ == AccountingMode::full || phc_) batch_ns_ = monotonic_ns();
   batch_offset_valid_ = false;
 }
 
@@ -164,6 +166,62 @@ void Accounting::on_truncated(const uint8_t* payload, size_t len) {
   // Charged to the size its header says, as a failed checksum is (inspect).
   if (mix_ && mode_ == AccountingMode::full && flood_read(payload, len, &h, /*verify=*/false) != FloodCheck::too_short)
     ++by_size_[mix_->index_at(h.seq)].corrupt;
+}
+
+void Accounting::split_hardware(const KernelStamp& k) {
+  hw_.interarrival.add(k.hardware_ns);
+  if (!phc_ || !k.software_ns) return;
+  if (batch_ns_ < window_start_.load(std::memory_order_relaxed) ||
+      batch_ns_ >= window_end_.load(std::memory_order_relaxed))
+    return;
+  const PhcOffset& o = phc_->offset(batch_ns_);
+  if (!o.valid) return;
+  if (!batch_offset_valid_) batch_offset_ns_ = realtime_minus_monotonic_ns(), batch_offset_valid_ = true;
+  uint64_t nic_kernel = 0, kernel_user = 0;
+  if (!split_hw_latency(k.hardware_ns, o.realtime_minus_phc_ns, k.software_ns, batch_ns_, batch_offset_ns_,
+                        &nic_kernel, &kernel_user)) {
+    ++hw_.order_violations;
+    return;
+  }
+  hw_.nic_kernel.add(nic_kernel);
+  hw_.kernel_user.add(kernel_user);
+}
+
+void HwSplit::merge(const HwSplit& o) {
+  nic_kernel.merge(o.nic_kernel);
+  kernel_user.merge(o.kernel_user);
+  interarrival.merge(o.interarrival);
+  order_violations += o.order_violations;
+}
+
+void add_hw_split_json(nlohmann::json& latency, const HwSplit& hw, const StampCounts& counts, const PhcClock* phc) {
+  if (!phc && !counts.hardware) return;  // not asked for, none came: the record keeps its shape
+  nlohmann::json ia = latency_histogram_json(hw.interarrival.gaps());
+  ia["backwards"] = hw.interarrival.backwards();
+  ia["clock"] = "NIC PHC (raw hardware stamps), consecutive packets of one sink worker";
+  latency["nic_interarrival"] = ia;
+  nlohmann::json s{{"order_violations", hw.order_violations}};
+  std::string reason;
+  if (!counts.hardware)
+    reason = "no packet carried a hardware stamp";
+  else if (!phc)
+    reason = "no PHC-to-system offset measured (--hw-timestamps on a named interface measures one)";
+  else if (!phc->ok())
+    reason = "no PHC-to-system offset measured: " + phc->reason();
+  else if (!hw.nic_kernel.count() && !hw.order_violations)
+    reason = "no packet carried both a hardware and a software stamp (a TPACKET frame carries one: with "
+             "PACKET_TIMESTAMP SOF_TIMESTAMPING_RAW_HARDWARE, the NIC's)";
+  s["available"] = reason.empty();
+  if (reason.empty()) {
+    latency["nic_kernel"] = latency_histogram_json(hw.nic_kernel);
+    latency["kernel_user"] = latency_histogram_json(hw.kernel_user);
+    s["clocks"] = {{"nic_kernel", "kernel CLOCK_REALTIME stamp - NIC PHC stamp converted to CLOCK_REALTIME by the "
+                                  "measured PHC offset (raw.timestamps.phc)"},
+                   {"kernel_user", "user receive CLOCK_MONOTONIC - kernel CLOCK_REALTIME stamp converted per batch"}};
+  } else {
+    s["reason"] = reason;
+  }
+  latency["nic_split"] = s;
 }
 
 void Accounting::split(uint64_t tx_ns) {
@@ -307,6 +365,7 @@ nlohmann::json Accounting::sequence_json() const {
 nlohmann::json Accounting::latency_json() const {
   nlohmann::json j = latency_histogram_json(latency_);
   add_latency_split_json(j, stack_, wakeup_, stamps_);
+  add_hw_split_json(j, hw_, stamps_, phc_);
   return j;
 }
 
@@ -442,14 +501,19 @@ nlohmann::json AccountingSet::latency_json() const {
   if (workers_.size() == 1) return workers_[0]->latency_json();
   LatencyHistogram all, stack, wakeup;
   StampCounts stamps;
+  HwSplit hw;
+  const PhcClock* phc = nullptr;
   for (const auto& w : workers_) {
     all.merge(w->latency());
     stack.merge(w->latency_stack());
     wakeup.merge(w->latency_wakeup());
     stamps.merge(w->stamps());
+    hw.merge(w->hw_split());
+    if (w->phc_) phc = w->phc_;
   }
   nlohmann::json j = latency_histogram_json(all);
   add_latency_split_json(j, stack, wakeup, stamps);
+  add_hw_split_json(j, hw, stamps, phc);
   return j;
 }
 

@@ -24,6 +24,7 @@
 
 #include "harness/flood_header.h"
 #include "harness/size_mix.h"
+#include "harness/hw_stamps.h"
 #include "harness/timestamps.h"
 
 namespace zc {
@@ -60,6 +61,42 @@ class LatencyHistogram {
   uint64_t count_ = 0;
   uint64_t max_ = 0;
 };
+
+// Gaps between consecutive hardware RX stamps one sink worker sees. One
+// clock, the NIC's PHC, so valid without any clock sync (harness/hw_stamps.h).
+// A stamp earlier than the one before (another queue's packets interleaved,
+// a PHC step) is counted in backwards(), not histogrammed; the next gap is
+// measured from it.
+class NicInterarrival {
+ public:
+  void add(uint64_t hw_ns) {
+    if (last_ns_ && hw_ns < last_ns_) ++backwards_;
+    else if (last_ns_) gaps_.add(hw_ns - last_ns_);
+    last_ns_ = hw_ns;
+  }
+  // Workers' histograms add; their streams stay their own.
+  void merge(const NicInterarrival& o) { gaps_.merge(o.gaps_), backwards_ += o.backwards_; }
+  const LatencyHistogram& gaps() const { return gaps_; }
+  uint64_t backwards() const { return backwards_; }
+
+ private:
+  LatencyHistogram gaps_;
+  uint64_t last_ns_ = 0;
+  uint64_t backwards_ = 0;
+};
+
+// The hardware half of the latency split (--hw-timestamps on a named
+// interface; docs/results-format.md "Hardware stamps").
+struct HwSplit {
+  LatencyHistogram nic_kernel, kernel_user;  // split_hw_latency (harness/hw_stamps.h)
+  NicInterarrival interarrival;
+  uint64_t order_violations = 0;  // converted stamps out of order: not split
+  void merge(const HwSplit& o);
+};
+// raw.latency_ns.nic_interarrival, and nic_kernel / kernel_user when a PHC
+// offset was measured, with raw.latency_ns.nic_split saying which clock each
+// part uses or why the split is unavailable. `phc` null: none was set up.
+void add_hw_split_json(nlohmann::json& latency, const HwSplit& hw, const StampCounts& counts, const PhcClock* phc);
 
 // Per-flow sequence tracking with a sliding window for duplicate detection.
 class SequenceTracker {
@@ -140,6 +177,7 @@ class Accounting {
   void on_packet(const uint8_t* payload, size_t len, const KernelStamp& k) {
     stamp_ = &k;
     count_stamp(k);
+    if (k.hardware_ns) split_hardware(k);
     on_packet(payload, len);
     stamp_ = nullptr;
   }
@@ -147,6 +185,10 @@ class Accounting {
   // whatever its header says, since its tail never reached user space; never
   // a good packet (no sequence, no latency). `len` is what the buffer holds.
   void on_truncated(const uint8_t* payload, size_t len);
+  // --hw-timestamps: the NIC's PHC (harness/hw_stamps.h), whose offset
+  // converts hardware stamps for the nic->kernel split; not owned, set
+  // before the first packet, used from the sink thread only.
+  void set_phc(PhcClock* phc) { phc_ = phc; }
   // AccountingMode::seq: where the counter is (defined in harness/seq_format.cc).
   void set_seq_format(const SeqFormat& f);
   // A frame-size mix (harness/size_mix.h), full mode: a flood packet must
@@ -192,6 +234,7 @@ class Accounting {
   const LatencyHistogram& latency_stack() const { return stack_; }
   const LatencyHistogram& latency_wakeup() const { return wakeup_; }
   const StampCounts& stamps() const { return stamps_; }
+  const HwSplit& hw_split() const { return hw_; }
   // A sink that asked for stamps and got a message without (or with MSG_CTRUNC).
   void on_stamp_truncated() { ++stamps_.control_truncated; }
   uint64_t corrupt() const { return corrupt_; }
@@ -212,6 +255,9 @@ class Accounting {
     if (!k.software_ns && !k.hardware_ns) ++stamps_.unstamped;
   }
   void split(uint64_t tx_ns);  // latency of the stamped packet inspect() is on
+  void split_hardware(const KernelStamp& k);  // any packet with a hardware stamp, any mode
+  HwSplit hw_;
+  PhcClock* phc_ = nullptr;
   const KernelStamp* stamp_ = nullptr;  // of the packet being accounted
   int64_t batch_offset_ns_ = 0;         // CLOCK_REALTIME - CLOCK_MONOTONIC, read once per batch
   bool batch_offset_valid_ = false;

@@ -65,6 +65,10 @@ struct RxContext {
   int workers = 1;
   int queue = -1;  // the RX queue this worker owns (af_xdp); -1: all
   int cpu = -1;    // the CPU its thread is pinned to
+  // Ask the kernel for the NIC's raw hardware RX stamps too (`sink
+  // --hw-timestamps`; only drivers with rx_hw_stamps, on an interface whose
+  // hwtstamp_config the wire sink set to stamp every packet).
+  bool hw_timestamps = false;
 };
 
 // Where a TX transport sends from. Flow f uses UDP source port src_port + f
@@ -152,6 +156,9 @@ struct DriverInfo {
   // TX: commit() sends each datagram at its own length, so the driver takes a
   // frame-size mix (`--size 64:7,576:4,1518:1`); false: one size per trial.
   bool tx_mixed_lengths = false;
+  // RX: takes the NIC's raw hardware stamps when RxContext::hw_timestamps
+  // (SO_TIMESTAMPING RX_HARDWARE, PACKET_TIMESTAMP RAW_HARDWARE).
+  bool rx_hw_stamps = false;
   std::function<Usability()> probe;  // cheap check of kernel support, no traffic
   std::function<std::unique_ptr<RxDriver>()> make_rx;
   std::function<std::unique_ptr<TxDriver>()> make_tx;

@@ -45,6 +45,7 @@ usage:
   zcbench sink --iface IF [--rx NAME] [--source generator|external]
                [--seq offset=N,width=4|8,endian=big|little[,flow=OFF:W][,base=frame]|pktgen]
                [--count N] [--silence S] [--duration S] [--promisc]
+               [--hw-timestamps]
                                    sink only, on a named interface (ends after
                                    --count packets, --silence S without any, or
                                    --duration S; default 10)
@@ -174,6 +175,7 @@ int cmd_wire(Command cmd, Args& a, const std::vector<std::string>& argv) {
   WireOptions w;
   w.allow_host_interface = spec.allow_host_interface;
   w.promisc = spec.promisc;
+  w.hw_timestamps = spec.hw_timestamps;
   w.rate_given = cl.given("--rate");
   w.count_given = cl.given("--count");
   w.json_out = cl.json;

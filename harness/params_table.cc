@@ -366,6 +366,14 @@ std::vector<Param> build_param_table() {
     };
     p.record = [](const TrialSpec&, const RecordContext&, json&) {};  // params.wire.xsk has it
   }
+  {
+    // Refused before anything changes where the NIC cannot stamp every
+    // packet in hardware (veth cannot): docs/results-format.md "Hardware stamps".
+    Param& p = add("--hw-timestamps", "", "hw_timestamps", ParamType::flag, "", kSink,
+                   "NIC hardware RX stamps (SIOCSHWTSTAMP rx_filter ALL for the trial, restored after): "
+                   "nic->kernel latency split and hardware inter-arrival; recv, recvmmsg, tpacket_v1/v2/v3");
+    bind_flag(p, [](TrialSpec& s) -> bool& { return s.hw_timestamps; });
+  }
   // What a wire trial may change on the named interface for its duration,
   // each through the wire trial's InterfaceGuard (harness/iface_guard.h:
   // recorded first, restored after, listed in params.wire.changed). Kept in

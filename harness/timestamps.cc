@@ -192,7 +192,9 @@ HwStampProbe probe_hw_timestamps(const std::string& ifname) {
     p.reason = who + " reports no SOF_TIMESTAMPING_" +
                ((ti.so_timestamping & SOF_TIMESTAMPING_RX_HARDWARE) ? "RAW_HARDWARE" : "RX_HARDWARE") +
                " (ETHTOOL_GET_TS_INFO)";
-  } else if (!(ti.rx_filters & ((1u << HWTSTAMP_FILTER_ALL) | (1u << HWTSTAMP_FILTER_SOME)))) {
+  } else if (!(ti.rx_filters & (1u << HWTSTAMP_FILTER_ALL))) {
+    // HWTSTAMP_FILTER_SOME is an answer, never a request (net_tstamp.h); the
+    // PTP and NTP filters miss our UDP port: only ALL stamps every packet.
     p.hardware = false;
     p.reason = who + " stamps in hardware only for filtered (PTP) packets: rx_filters 0x" +
                [](uint32_t v) {
@@ -218,14 +220,14 @@ nlohmann::json timestamps_json(bool software, const HwStampProbe& hw, bool hardw
   return j;
 }
 
-nlohmann::json sink_stamp_capability(const std::string& ifname) {
+nlohmann::json sink_stamp_capability(const std::string& ifname, bool hardware_enabled) {
   HwStampProbe hw;
   try {
     hw = probe_hw_timestamps(ifname);
   } catch (const Error& e) {
     hw.reason = e.what();
   }
-  return timestamps_json(true, hw, false);
+  return timestamps_json(true, hw, hardware_enabled);
 }
 
 nlohmann::json stamps_unavailable_json(const std::string& why) {

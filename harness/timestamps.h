@@ -10,7 +10,8 @@
 // timestamping.rst). Stamps are converted with the REALTIME − MONOTONIC
 // offset read at the batch (realtime_minus_monotonic_ns), never compared raw.
 // Hardware stamps (ts[2] of scm_timestamping, TP_STATUS_TS_RAW_HARDWARE) are
-// the NIC's PHC clock, comparable with neither: they are counted, not split.
+// the NIC's PHC clock, comparable with neither: they split only through a
+// measured PHC offset (harness/hw_stamps.h, `sink --hw-timestamps`).
 #pragma once
 #include <sys/socket.h>
 
@@ -85,7 +86,7 @@ void add_latency_split_json(nlohmann::json& latency, const LatencyHistogram& sta
 // Hardware RX timestamping of one interface (ETHTOOL_GET_TS_INFO), in the
 // calling thread's network namespace.
 struct HwStampProbe {
-  bool hardware = false;  // SOF_TIMESTAMPING_RX_HARDWARE and RAW_HARDWARE offered
+  bool hardware = false;  // SOF_TIMESTAMPING_RX_HARDWARE and RAW_HARDWARE, rx_filter HWTSTAMP_FILTER_ALL offered
   std::string driver;     // ETHTOOL_GDRVINFO's driver name ("" when unknown)
   int phc_index = -1;
   uint32_t so_timestamping = 0;
@@ -96,7 +97,8 @@ HwStampProbe probe_hw_timestamps(const std::string& ifname);
 
 // What a sink that enabled software stamps on `ifname` records: the probe's
 // answer as timestamps_json, a failing probe's reason as hardware_reason.
-nlohmann::json sink_stamp_capability(const std::string& ifname);
+// `hardware_enabled`: the sink asked for hardware stamps (--hw-timestamps).
+nlohmann::json sink_stamp_capability(const std::string& ifname, bool hardware_enabled = false);
 
 // The record's "timestamps" block: {software, hardware, hardware_reason,
 // driver, phc_index}; software is what the sink enabled.

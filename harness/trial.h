@@ -49,6 +49,7 @@ struct TrialSpec {
   double silence_s = 0;       // sink: end after this long without packets (0: off)
   bool allow_host_interface = false;  // send/sink: allow the default-route or SSH interface
   bool promisc = false;       // sink: IFF_PROMISC for the trial (restored after)
+  bool hw_timestamps = false; // sink: RX hardware stamps (SIOCSHWTSTAMP for the trial, restored after)
   double interval_s = 0.1;    // per-interval samples
   std::vector<std::string> perf_events;  // empty: software + hardware defaults
   // Bookkeeping carried into the record.

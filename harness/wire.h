@@ -29,6 +29,7 @@ namespace zc {
 struct WireOptions {
   bool allow_host_interface = false;
   bool promisc = false;          // sink: IFF_PROMISC for the trial (restored)
+  bool hw_timestamps = false;    // sink: NIC RX hardware stamps (hwtstamp_config for the trial, restored)
   bool rate_given = false;       // --rate was on the command line
   bool count_given = false;      // --count was on the command line
   bool json_out = false;

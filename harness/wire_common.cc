@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <ifaddrs.h>
+#include <linux/net_tstamp.h>
 
 #include <algorithm>
 #include <cctype>
@@ -19,6 +20,7 @@
 #include "harness/pacer.h"
 #include "harness/params.h"
 #include "harness/size_mix.h"
+#include "harness/timestamps.h"
 
 namespace zc::wire_detail {
 
@@ -174,6 +176,7 @@ std::string wire_command_line(const std::string& role, const TrialSpec& s, const
     if (s.silence_s > 0) o << " --silence " << s.silence_s;
     if (w.rate_given && s.rate_pps > 0) o << " --rate " << uint64_t(s.rate_pps);
     if (w.promisc) o << " --promisc";
+    if (w.hw_timestamps) o << " --hw-timestamps";
   }
   o << " --size " << (s.size_mix.empty() ? std::to_string(s.payload_bytes) : s.size_mix) << " --duration " << s.duration_s;
   if (s.count) o << " --count " << s.count;
@@ -255,6 +258,11 @@ std::vector<IfaceChange> iface_plan(const std::string& role, const TrialSpec& s,
   std::vector<IfaceChange> plan;
   if (s.lab.gro) plan.push_back({gro_setting(i), "on"});
   if (role == "sink" && w.promisc) plan.push_back({promisc_setting(i), "on"});
+  // Every packet stamped (the only filter that covers UDP; run_wire_sink
+  // refused a NIC that lacks it), TX stamping left as it is.
+  if (role == "sink" && w.hw_timestamps)
+    plan.push_back({hwtstamp_setting(i), std::to_string(read_hwtstamp(i).tx_type) + "," +
+                                             std::to_string(int(HWTSTAMP_FILTER_ALL))});
   if (role == "sink" && extra(s, "threaded_napi") == "on") plan.push_back({threaded_napi_setting(i), "1"});
   const char* cpus_key = role == "sink" ? "rps_cpus" : "xps_cpus";
   if (std::string cpus = extra(s, cpus_key); !cpus.empty()) {

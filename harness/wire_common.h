@@ -64,7 +64,8 @@ void validate_common(const TrialSpec& s);
 nlohmann::json derive_wire(const std::string& role, const nlohmann::json& params, const nlohmann::json& raw);
 
 // What the trial changes on its interface, from the command line, in the
-// order applied (restored last first): --gro, --promisc, --threaded-napi,
+// order applied (restored last first): --gro, --promisc, --hw-timestamps
+// (hwtstamp_config rx_filter HWTSTAMP_FILTER_ALL), --threaded-napi,
 // --rps-cpus (every RX queue) / --xps-cpus (every TX queue), --rx-ring /
 // --tx-ring.
 std::vector<IfaceChange> iface_plan(const std::string& role, const TrialSpec& s, const WireOptions& w);

@@ -14,6 +14,7 @@
 #include "harness/errors.h"
 #include "harness/ethtool.h"
 #include "harness/flood.h"
+#include "harness/hw_stamps.h"
 #include "harness/iface_addr.h"
 #include "harness/iface_guard.h"
 #include "harness/pacer.h"
@@ -47,6 +48,12 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   const bool external = spec.source == "external";
   const DriverInfo& info = find_driver(spec.rx.name, Direction::rx);
   DriverOptions opts = validate_driver_options(info, spec.rx.options);
+  // Checked here, not only when the driver opens: by then the interface
+  // guard has already set hwtstamp (a change, even if restored after).
+  if (auto proto = opts.values().find("proto");
+      w.hw_timestamps && proto != opts.values().end() && proto->second == "tcp")
+    throw UsageError("--hw-timestamps: " + info.name +
+                     " proto=tcp reads a stream, which carries no per-datagram RX stamps; use proto=udp");
   std::optional<SeqFormat> seqf;
   if (!spec.seq.empty()) {
     seqf = parse_seq_format(spec.seq);
@@ -77,6 +84,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   params["silence_s"] = silence_s;
   params["sink_cpu"] = spec.lab.sink_cpu;
   params["promisc"] = w.promisc;
+  params["hw_timestamps"] = w.hw_timestamps;
   params["declared_pps"] = w.rate_given && spec.rate_pps > 0 ? json(spec.rate_pps) : json(nullptr);
   params["declared_count"] = w.count_given ? json(spec.count) : json(nullptr);
   params["offered_pps"] = params["declared_pps"];
@@ -87,6 +95,32 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
        << (mix ? "IMIX " + spec.size_mix : std::to_string(spec.payload_bytes) + "B") << " #" << spec.repetition;
   json record = new_record(spec, name.str(), wire_command_line("sink", spec, w), params);
   if (skip_unusable(info, record)) return {record, false};
+  // --hw-timestamps: the NIC's probe first, before the interface is touched.
+  // A NIC that cannot stamp every packet in hardware (veth cannot) is a skip
+  // with the probe's reason, exit 3 as any missing kernel or NIC feature
+  // (docs/design.md "Exit codes"); so is a sink that takes no kernel stamps,
+  // which a suite's list of sinks under ./run.py --hw-timestamps may hold.
+  std::optional<PhcClock> phc;
+  if (w.hw_timestamps) {
+    if (!info.rx_hw_stamps) {
+      record["status"] = "skip";
+      record["reason"] = "unsupported: --hw-timestamps: sink " + info.name +
+                         " takes no kernel RX stamps (recv, recvmmsg, tpacket_v1, tpacket_v2, tpacket_v3 do)";
+      return {record, false};
+    }
+    HwStampProbe hw;
+    try {
+      hw = probe_hw_timestamps(spec.iface);
+    } catch (const EnvError& e) {
+      hw.reason = e.what();
+    }
+    if (!hw.hardware) {
+      record["status"] = "skip";
+      record["reason"] = "unsupported: --hw-timestamps on " + spec.iface + ": " + hw.reason;
+      return {record, false};
+    }
+    phc.emplace(hw.phc_index);  // no offset: the nic->kernel split is marked unavailable with its reason
+  }
   // The XDP sinks find their program on the device, as in the xdp lab;
   // here it is attached through a BPF link, so it vanishes with us, and an
   // interface with a program of someone else's is refused first, before
@@ -104,6 +138,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   if (seqf) acct.set_seq_format(*seqf);
   if (mix && accounting == "full") acct.set_size_mix(mix);
   else if (mix) acct.set_length_bins(mix);
+  if (phc) acct.set_phc(&*phc);
   RxContext ctx;
   ctx.ifname = spec.iface;
   ctx.ifindex = ifindex;
@@ -118,6 +153,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   ctx.rate_pps = spec.rate_pps;
   ctx.seconds = spec.duration_s;
   ctx.cpu = spec.lab.sink_cpu;
+  ctx.hw_timestamps = w.hw_timestamps;
   std::unique_ptr<RxDriver> rx = info.make_rx();
 
   std::promise<void> opened;
@@ -244,6 +280,7 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   raw["driver_counters_delta"] = ethtool::stats_delta(s0.driver, s1.driver);
   raw["driver_stats"] = {{"rx", rx_stats.is_null() ? json::object() : rx_stats}};
   raw["timestamps"] = sink_timestamps(raw["driver_stats"]["rx"]);  // harness/timestamps.h
+  if (phc && raw["timestamps"].is_object()) raw["timestamps"]["phc"] = phc->to_json();  // harness/hw_stamps.h
   json intervals = json::array();
   for (size_t i = 1; i < samples.size(); ++i) {
     json busy = json::array(), softirq = json::array();

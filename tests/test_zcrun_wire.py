@@ -89,6 +89,21 @@ class SuiteSinks(unittest.TestCase):
             self.assertEqual(cmd[i:i + 2], part)
 
 
+    def test_hw_timestamps_passed_to_every_sink(self):
+        a = args_for("--iface", "eth1", "--source", "external", "--hw-timestamps")
+        a.size = None
+        wire.validate(a)
+        for rx in ("recvmmsg", "tpacket_v3:accounting=count", "af_xdp"):  # zcbench skips the ones that cannot
+            self.assertIn("--hw-timestamps", wire.sink_command("zcbench", a, "eth1", rx, 0, "capture"))
+        b = args_for("--iface", "eth1", "--source", "external")
+        b.size = None
+        self.assertNotIn("--hw-timestamps", wire.sink_command("zcbench", b, "eth1", "recvmmsg", 0, "capture"))
+
+    def test_hw_timestamps_needs_a_named_interface(self):
+        with self.assertRaisesRegex(wire.WireUsageError, "--iface IF or --wire"):
+            wire.validate(args_for("--hw-timestamps"))
+
+
 class Merge(unittest.TestCase):
     def test_sender_counters_beside_the_sink(self):
         sink = {"kind": "trial", "params": {"lab_mode": "wire", "rx": "recv"}, "raw": {"received_total": 9},

@@ -9,7 +9,8 @@
 #
 #   wire_trial.sh ZCBENCH CHECK    CHECK: send_tcpdump | trafgen_sink | seq_foreign |
 #                                         settings_restored | safety | bad_input | xdp_link |
-#                                         size_mix | af_xdp_send | run_py_xdp
+#                                         size_mix | af_xdp_send | run_py_xdp |
+#                                         hw_timestamps_refused
 #
 # Namespaces: side A is this script's own (unshare --net, re-exec below); side
 # B is held by a `sleep` with PR_SET_PDEATHSIG (setpriv --pdeathsig), so both
@@ -65,6 +66,13 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 # A real record against schema/run.schema.json (the report package's validator).
 valid() { (cd "$REPO" && /usr/bin/python3 -m reports.validate "$1") >"$TMP/validate.out" 2>&1 || fail "$1 does not match the schema: $(tail -5 "$TMP/validate.out")"; }
 jget() { /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["records"][0]; print(eval(sys.argv[2]))' "$@"; }
+# Every setting a wire trial may change on zcwb, read by the system's own
+# tools (ethtool -T: its timestamping capabilities, beside them).
+state() {
+  inb sh -c 'ip -d link show zcwb; ethtool -k zcwb; ethtool -g zcwb 2>&1; ethtool -T zcwb 2>&1; cat /sys/class/net/zcwb/threaded
+    for f in /sys/class/net/zcwb/queues/*/rps_cpus /sys/class/net/zcwb/queues/*/xps_cpus; do echo "$f $(cat $f 2>&1)"; done'
+}
+same() { [[ "$(state)" == "$before" ]] || fail "$1: settings differ: $(diff <(echo "$before") <(state) | tr '\n' ' ')"; }
 
 case "$CHECK" in
 send_tcpdump)
@@ -161,13 +169,8 @@ settings_restored)
   # and a SIGKILL'd one (README "Named interfaces" lists nothing a SIGKILL
   # leaves changed: the restorer process puts it all back).
   command -v ethtool >/dev/null || skip "ethtool not installed (apt-get install ethtool)"
-  state() {
-    inb sh -c 'ip -d link show zcwb; ethtool -k zcwb; ethtool -g zcwb 2>&1; cat /sys/class/net/zcwb/threaded
-      for f in /sys/class/net/zcwb/queues/*/rps_cpus /sys/class/net/zcwb/queues/*/xps_cpus; do echo "$f $(cat $f 2>&1)"; done'
-  }
   inb ethtool -K zcwb gro off 2>/dev/null
   before=$(state)
-  same() { [[ "$(state)" == "$before" ]] || fail "$1: settings differ: $(diff <(echo "$before") <(state) | tr '\n' ' ')"; }
   CHANGE=(--gro --promisc --threaded-napi --rps-cpus 1)
   # 1. A trial that ends normally; the record lists what it changed.
   inb "$ZC" sink --iface zcwb --rx recvmmsg "${CHANGE[@]}" --duration 1 --json >"$TMP/sink.json"
@@ -435,6 +438,39 @@ run_py_xdp)
   grep -q "left out" "$TMP/runpy.err" || fail "run.py did not say on stderr what it left out"
   grep -q "tcpdump" "$report" || fail "the report does not name the transport left out"
   (cd "$REPO" && /usr/bin/python3 -m reports.validate "$run_json") >"$TMP/validate.out" 2>&1 || fail "run.json does not match the schema: $(tail -5 "$TMP/validate.out")"
+  ;;
+hw_timestamps_refused)
+  # veth cannot stamp in hardware: `sink --hw-timestamps` is refused with the
+  # probe's own reason (ETHTOOL_GET_TS_INFO), exit 3 (environment: the NIC
+  # lacks the feature), before anything changes on the interface, even with
+  # other changes asked for beside it. Hardware stamping itself needs a NIC
+  # with a PHC (README "What could not be tested without hardware").
+  command -v ethtool >/dev/null || skip "ethtool not installed (apt-get install ethtool)"
+  inb ethtool -K zcwb gro off 2>/dev/null
+  before=$(state)
+  for rx in recvmmsg recv tpacket_v3; do
+    err=$(inb "$ZC" sink --iface zcwb --rx $rx --hw-timestamps --promisc --gro --threaded-napi --duration 1 2>&1 >/dev/null); rc=$?
+    [[ $rc -eq 3 ]] || fail "sink --rx $rx --hw-timestamps on veth exited $rc, expected 3: $err"
+    [[ "$err" == *"unsupported: --hw-timestamps on zcwb: veth reports no SOF_TIMESTAMPING_RX_HARDWARE (ETHTOOL_GET_TS_INFO)"* ]] \
+      || fail "sink --rx $rx --hw-timestamps on veth said '$err'"
+    [[ $(printf '%s\n' "$err" | wc -l) -eq 1 ]] || fail "sink --rx $rx --hw-timestamps printed more than one line: $err"
+    same "after a refused --hw-timestamps (--rx $rx)"
+  done
+  # The refusal is a skip record, valid against the schema.
+  inb "$ZC" sink --iface zcwb --rx recvmmsg --hw-timestamps --duration 1 --json >"$TMP/skip.json" 2>/dev/null; rc=$?
+  [[ $rc -eq 3 ]] || fail "sink --hw-timestamps --json exited $rc, expected 3"
+  valid "$TMP/skip.json"
+  [[ $(jget "$TMP/skip.json" 'r["status"]') == skip ]] || fail "the record's status is not skip"
+  [[ $(jget "$TMP/skip.json" 'r["params"]["hw_timestamps"]') == True ]] || fail "params.hw_timestamps is not true"
+  # A stream sink carries no per-datagram stamps: a usage error before any change.
+  err=$(inb "$ZC" sink --iface zcwb --rx recv:proto=tcp --hw-timestamps --promisc --duration 1 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq 2 && "$err" == *"proto=tcp reads a stream"* ]] || fail "sink --rx recv:proto=tcp --hw-timestamps: rc $rc, '$err'"
+  same "after a refused --hw-timestamps (--rx recv:proto=tcp)"
+  # A sink that takes no kernel stamps: a skip naming those that do, nothing changed.
+  err=$(inb "$ZC" sink --iface zcwb --rx af_xdp --hw-timestamps --promisc --duration 1 2>&1 >/dev/null); rc=$?
+  [[ $rc -eq 3 && "$err" == *"af_xdp takes no kernel RX stamps"* ]] || fail "sink --rx af_xdp --hw-timestamps: rc $rc, '$err'"
+  same "after a refused --hw-timestamps (--rx af_xdp)"
+  echo "refused on veth with the probe's reason, exit 3, settings identical; af_xdp: no kernel stamps"
   ;;
 *) echo "unknown check '$CHECK'" >&2; exit 2 ;;
 esac

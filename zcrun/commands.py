@@ -50,7 +50,7 @@ def command_run(args):
             ndr_specs(entry, f"suite {suite.get('name')} ndr entry {i}")
     args.suite_names = [suite.get("name") or "?" for suite in suites]
     try:  # bad --iface/--wire input is a usage error before the build
-        if wire.wire_requested(args):
+        if wire.wire_requested(args) or getattr(args, "hw_timestamps", False):
             wire.validate(args)
     except wire.WireUsageError as err:
         raise ZcbenchError(str(err), EXIT_USAGE) from None

@@ -62,6 +62,9 @@ def add_arguments(parser):
                        help="a sink ends after S seconds without packets (default 2)")
     group.add_argument("--wire-rate", metavar="PPS", help="--wire: our generator's rate (default max); "
                        "--iface: the rate the external source is declared to send")
+    group.add_argument("--hw-timestamps", action="store_true",
+                       help="the sinks take the NIC's hardware RX stamps (zcbench sink --hw-timestamps; a NIC "
+                       "or sink that cannot is a skip with the reason)")
     group.add_argument("--allow-host-interface", action="store_true",
                        help="allow an interface that carries the default route or this SSH session")
 
@@ -82,6 +85,8 @@ def validate(args):
     if args.iface and args.source != "external":
         raise WireUsageError("--iface IF needs --source external (the sink measures what arrives from a generator "
                              "not ours); for our generator over two cabled ports use --wire GEN:SINK")
+    if getattr(args, "hw_timestamps", False) and not (args.iface or args.wire):
+        raise WireUsageError("--hw-timestamps stamps on a named interface's NIC: give --iface IF or --wire GEN:SINK")
     if not args.wire_duration > 0:
         raise WireUsageError(f"--wire-duration {args.wire_duration} is not accepted; give seconds > 0")
 
@@ -143,6 +148,8 @@ def sink_command(zcbench, args, iface, rx_spec, repetition, suite_name):
         cmd += ["--rate", str(args.wire_rate)]
     if getattr(args, "size", None):
         cmd += ["--size", str(args.size[0])]
+    if getattr(args, "hw_timestamps", False):
+        cmd.append("--hw-timestamps")
     if args.allow_host_interface:
         cmd.append("--allow-host-interface")
     return cmd

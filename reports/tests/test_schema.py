@@ -32,6 +32,38 @@ class SchemaTest(unittest.TestCase):
         skip["reason"] = "unsupported: no such socket family"
         self.assertEqual(validate.errors(trial_doc([skip]), self.schema), [])
 
+    def test_hardware_stamp_fields(self):
+        # sink --hw-timestamps (docs/results-format.md "Hardware stamps"): the
+        # shapes harness/accounting.cc add_hw_split_json and PhcClock write.
+        hist = {"count": 2, "p50": 512, "p99": 512, "p999": 512, "max": 500, "buckets": [[512, 2]]}
+        t = trial()
+        t["raw"]["latency_ns"] = {"count": 0, "buckets": [],
+                                  "nic_interarrival": dict(hist, backwards=0, clock="NIC PHC"),
+                                  "nic_split": {"available": False, "order_violations": 0,
+                                                "reason": "no PHC-to-system offset measured: no PHC"}}
+        t["raw"]["timestamps"] = {"software": True, "hardware": True, "phc_index": -1,
+                                  "phc": {"device": None, "offset_valid": False, "reason": "no PHC"}}
+        self.assertEqual(validate.errors(trial_doc([t]), self.schema), [])
+        ok = copy.deepcopy(t)
+        ok["raw"]["latency_ns"].update(nic_kernel=hist, kernel_user=hist)
+        ok["raw"]["latency_ns"]["nic_split"] = {"available": True, "order_violations": 0,
+                                                "clocks": {"nic_kernel": "PHC -> REALTIME", "kernel_user": "x"}}
+        ok["raw"]["timestamps"]["phc"] = {"device": "/dev/ptp0", "offset_valid": True,
+                                          "method": "PTP_SYS_OFFSET_EXTENDED", "measurements": 3, "failures": 0,
+                                          "realtime_minus_phc_first_ns": -37000000010,
+                                          "realtime_minus_phc_last_ns": -37000000004, "drift_ns": 6,
+                                          "widest_bracket_ns": 300}
+        self.assertEqual(validate.errors(trial_doc([ok]), self.schema), [])
+        for mutate in (lambda r: r["raw"]["latency_ns"]["nic_split"].pop("reason"),
+                       lambda r: r["raw"]["timestamps"]["phc"].pop("reason"),
+                       lambda r: r["raw"]["latency_ns"]["nic_interarrival"].update(backwards=-1)):
+            bad = copy.deepcopy(t)
+            mutate(bad)
+            self.assertTrue(validate.errors(trial_doc([bad]), self.schema))
+        no_clocks = copy.deepcopy(ok)
+        del no_clocks["raw"]["latency_ns"]["nic_split"]["clocks"]
+        self.assertTrue(validate.errors(trial_doc([no_clocks]), self.schema))
+
     def test_non_pass_needs_a_reason(self):
         t = trial(status="fail")
         t["reason"] = ""

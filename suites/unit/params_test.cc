@@ -81,6 +81,7 @@ const std::map<std::string, std::vector<std::string>> kSamples = {
     {"--allow-any-destination", {}},
     {"--allow-host-interface", {}},
     {"--promisc", {}},
+    {"--hw-timestamps", {}},
     {"--source", {"external"}},
     {"--seq", {"offset=0,width=4,endian=big"}},
     {"--silence", {"1.5"}},
