@@ -251,13 +251,13 @@ std::vector<Param> build_param_table() {
   }
   // Workers.
   {
-    Param& p = add("--gen-threads", "gen_threads", "gen_threads", ParamType::integer, "N", kRun | kSend,
+    Param& p = add("--gen-threads", "gen_threads", "gen_threads", ParamType::integer, "N", kRun,
                    "generator workers; flows are partitioned across them");
     range(p, "generator threads", 1, 1024);
     bind_integer(p, [](TrialSpec& s) -> int& { return s.gen_threads; });
   }
   {
-    Param& p = add("--gen-cpus", "gen_cpus", "gen_cpus", ParamType::cpu_list, "LIST", kRun | kSend,
+    Param& p = add("--gen-cpus", "gen_cpus", "gen_cpus", ParamType::cpu_list, "LIST", kRun,
                    "CPUs of the generator workers, e.g. 0,2-3");
     p.label = "generator CPUs";
     p.default_note = "--gen-cpu, then the next CPUs";

@@ -93,24 +93,24 @@ void enable_packet_rx_timestamps(int fd, bool hardware) {
     throw EnvError(errno_text("setsockopt(PACKET_TIMESTAMP)", errno), errno);
 }
 
+// scm_timestamping64 (SO_TIMESTAMPING_NEW) and scm_timestamping (_OLD) hold the
+// same three stamps in timespecs of different widths: [0] software, [2] raw hardware.
+template <class Scm>
+bool copy_scm_stamps(const void* src, size_t data, KernelStamp* k) {
+  if (data < sizeof(Scm)) return false;
+  Scm t;
+  std::memcpy(&t, src, sizeof t);
+  k->software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
+  k->hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
+  return true;
+}
+
 bool read_stamp_cmsg(const cmsghdr& c, KernelStamp* k) {
   if (c.cmsg_level != SOL_SOCKET) return false;
   const size_t data = c.cmsg_len - CMSG_LEN(0);
   const void* src = CMSG_DATA(const_cast<cmsghdr*>(&c));  // CMSG_DATA takes a non-const pointer, reads only
-  if (c.cmsg_type == SO_TIMESTAMPING_NEW && data >= sizeof(scm_timestamping64)) {
-    scm_timestamping64 t;
-    std::memcpy(&t, src, sizeof t);
-    k->software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
-    k->hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
-    return true;
-  }
-  if (c.cmsg_type == SO_TIMESTAMPING_OLD && data >= sizeof(scm_timestamping)) {
-    scm_timestamping t;
-    std::memcpy(&t, src, sizeof t);
-    k->software_ns = ts_ns(t.ts[0].tv_sec, t.ts[0].tv_nsec);
-    k->hardware_ns = ts_ns(t.ts[2].tv_sec, t.ts[2].tv_nsec);
-    return true;
-  }
+  if (c.cmsg_type == SO_TIMESTAMPING_NEW) return copy_scm_stamps<scm_timestamping64>(src, data, k);
+  if (c.cmsg_type == SO_TIMESTAMPING_OLD) return copy_scm_stamps<scm_timestamping>(src, data, k);
   return false;
 }
 

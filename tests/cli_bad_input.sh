@@ -32,6 +32,9 @@ expect 2 "outside the benchmarking range" -- send --iface lo --dst 8.8.8.8
 expect 2 "run: unknown option '--sise'; did you mean '--size'?" -- run --sise 64
 expect 2 "--burst 0 is not accepted; accepted: 1..65536" -- run --burst=0
 expect 2 "send: option '--rx' is not for send" -- send --rx recv
+# send runs one generator thread on a named interface: worker flags are refused, not ignored.
+expect 2 "send: option '--gen-threads' is not for send (it is for run)" -- send --iface lo --dst 198.18.0.2 --gen-threads 2
+expect 2 "send: option '--gen-cpus' is not for send (it is for run)" -- send --iface lo --dst 198.18.0.2 --gen-cpus 0
 expect 2 "--dst-mac 'zz' is not a MAC address" -- send --iface lo --dst 198.18.0.2 --dst-mac zz
 expect 2 "no neighbour entry for 198.18.255.254 on lo: give --dst-mac" -- send --iface lo --dst 198.18.255.254 --tx tx_ring
 # Frame-size mixes: a TX transport that sends one size, a frame above the MTU,
