@@ -252,6 +252,17 @@ class SideSummary(unittest.TestCase):
         self.assertEqual(record["derived"]["received_pps"], 690.0)  # over the active second
         self.assertTrue(record["derived"]["reconciliation_ok"])
 
+    def test_sent_pps_is_over_the_generators_window_without_its_warm_up(self):
+        # Bug: sent_total (warm-up included) over the window read 53 333 pps for a
+        # 50 000 pps flood with a 0.2 s warm-up and a 3 s window.
+        send = {"kind": "trial", "raw": {"sent_total": 160_000, "sent_in_window": 150_000,
+                                         "window_ns": 3_000_000_000}}
+        sink = {"kind": "trial", "raw": {"received_total": 160_000, "active_ns": 3_200_000_000,
+                                         "sequence": {"checked": True, "unique": 160_000}}}
+        record = remote.merge_sides(SPEC, send, raw(), sink, raw(), "sink", facts())
+        self.assertAlmostEqual(record["derived"]["sent_pps"], 50_000.0)
+        self.assertEqual(record["raw"]["sent_total"], 160_000)
+
 
 class SideCommands(unittest.TestCase):
     def test_sink_window_covers_the_generator(self):

@@ -482,7 +482,8 @@ def side_summary(doc):
     if doc.get("kind") == "trial":
         raw = doc.get("raw") or {}
         active_ns = raw.get("active_ns")
-        return {"sent": raw.get("sent_total"), "seconds": (raw.get("window_ns") or 0) / 1e9,
+        return {"sent": raw.get("sent_total"), "sent_in_window": raw.get("sent_in_window"),
+                "seconds": (raw.get("window_ns") or 0) / 1e9,
                 "tx_errors": raw.get("tx_errors") or 0, "received": raw.get("received_total"),
                 "sequence": raw.get("sequence") or {}, "latency_ns": raw.get("latency_ns") or {},
                 "kernel_stats": (raw.get("driver_stats") or {}).get("rx") or {},
@@ -490,7 +491,7 @@ def side_summary(doc):
                 "sink_window_pps": (doc.get("derived") or {}).get("received_pps_window"),
                 "cpu_ns_per_pkt_sink_thread": (doc.get("derived") or {}).get("cpu_ns_per_pkt_sink_thread")}
     flood = doc.get("flood") or {}
-    return {"sent": flood.get("sent"), "seconds": doc.get("seconds") or 0.0,
+    return {"sent": flood.get("sent"), "sent_in_window": None, "seconds": doc.get("seconds") or 0.0,
             "tx_errors": flood.get("refusals") or 0, "received": doc.get("received"),
             "sequence": doc.get("sequence") or {}, "latency_ns": doc.get("latency_ns") or {},
             "kernel_stats": doc.get("kernel_stats") or {}, "active_seconds": None,
@@ -543,7 +544,10 @@ def merge_sides(spec, gen_out, gen_raw, sink_out, sink_raw, remote_side, facts):
     received_pps = received / active if active > 0 else 0.0
     derived = {
         "offered_pps": spec["rate"] if spec["rate"] != "max" else None,
-        "sent_pps": sent / gen_seconds if gen_seconds > 0 else 0.0,
+        # Sent in the generator's measurement window over that window, as a lab trial's:
+        # sent_total also holds the warm-up, which the window leaves out.
+        "sent_pps": (gen["sent_in_window"] if gen["sent_in_window"] is not None else sent)
+        / gen_seconds if gen_seconds > 0 else 0.0,
         "received_pps": received_pps,
         "received_pps_sink_window": sink["sink_window_pps"],
         "lost_packets": sent - unique,
