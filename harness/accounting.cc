@@ -176,7 +176,7 @@ void Accounting::split_hardware(const KernelStamp& k) {
     return;
   const PhcOffset& o = phc_->offset(batch_ns_);
   if (!o.valid) return;
-  if (!batch_offset_valid_) batch_offset_ns_ = realtime_minus_monotonic_ns(), batch_offset_valid_ = true;
+  if (!batch_offset_valid_) batch_offset_ns_ = realtime_offset_.update(), batch_offset_valid_ = true;
   uint64_t nic_kernel = 0, kernel_user = 0;
   if (!split_hw_latency(k.hardware_ns, o.realtime_minus_phc_ns, k.software_ns, batch_ns_, batch_offset_ns_,
                         &nic_kernel, &kernel_user)) {
@@ -226,7 +226,7 @@ void add_hw_split_json(nlohmann::json& latency, const HwSplit& hw, const StampCo
 
 void Accounting::split(uint64_t tx_ns) {
   if (!stamp_->software_ns) return;
-  if (!batch_offset_valid_) batch_offset_ns_ = realtime_minus_monotonic_ns(), batch_offset_valid_ = true;
+  if (!batch_offset_valid_) batch_offset_ns_ = realtime_offset_.update(), batch_offset_valid_ = true;
   uint64_t stack = 0, wakeup = 0;
   if (!split_latency(tx_ns, batch_ns_, stamp_->software_ns, batch_offset_ns_, &stack, &wakeup)) {
     ++stamps_.order_violations;

@@ -260,6 +260,7 @@ class Accounting {
   PhcClock* phc_ = nullptr;
   const KernelStamp* stamp_ = nullptr;  // of the packet being accounted
   int64_t batch_offset_ns_ = 0;         // CLOCK_REALTIME - CLOCK_MONOTONIC, read once per batch
+  RealtimeOffset realtime_offset_;      // ... and held at its narrowest read (harness/timestamps.h)
   bool batch_offset_valid_ = false;
   LatencyHistogram stack_, wakeup_;
   StampCounts stamps_;

@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "harness/accounting.h"
@@ -132,19 +133,27 @@ KernelStamp tpacket_stamp(uint32_t tp_status, uint64_t ns) {
   return k;
 }
 
-int64_t realtime_minus_monotonic_ns() {
+OffsetRead read_realtime_minus_monotonic() {
   // A preemption between the reads widens the bracket (by milliseconds under
   // load: recv's conformance check saw stamps "outside" their packet's life
   // from one such read), so the narrowest of a few brackets is kept.
-  int64_t best = 0;
-  uint64_t best_width = UINT64_MAX;
-  for (int i = 0; i < 4 && best_width > 1000; ++i) {
+  OffsetRead best{0, UINT64_MAX};
+  for (int i = 0; i < 4 && best.width > 1000; ++i) {
     const uint64_t m1 = clock_ns(CLOCK_MONOTONIC);
     const uint64_t r = clock_ns(CLOCK_REALTIME);
     const uint64_t m2 = clock_ns(CLOCK_MONOTONIC);
-    if (m2 - m1 < best_width) best_width = m2 - m1, best = int64_t(r) - int64_t(m1 + (m2 - m1) / 2);
+    if (m2 - m1 < best.width) best = {int64_t(r) - int64_t(m1 + (m2 - m1) / 2), m2 - m1};
   }
   return best;
+}
+
+int64_t realtime_minus_monotonic_ns() { return read_realtime_minus_monotonic().offset; }
+
+int64_t RealtimeOffset::update(const OffsetRead& r) {
+  const uint64_t apart = uint64_t(std::llabs(r.offset - held_.offset));
+  const bool stepped = !valid_ || apart > r.width / 2 + held_.width / 2 + 1;
+  if (stepped || r.width < held_.width) held_ = r, valid_ = true;
+  return held_.offset;
 }
 
 bool split_latency(uint64_t tx_mono, uint64_t user_mono, uint64_t kernel_real, int64_t offset, uint64_t* stack,

@@ -68,8 +68,32 @@ bool read_stamp_cmsg(const cmsghdr& c, KernelStamp* k);
 KernelStamp tpacket_stamp(uint32_t tp_status, uint64_t ns);
 
 // CLOCK_REALTIME − CLOCK_MONOTONIC now, ns (the realtime read between two
-// monotonic reads, their midpoint taken).
+// monotonic reads, their midpoint taken; the narrowest of a few brackets).
+// `width` is that bracket: the estimate is within width/2 of the truth.
+struct OffsetRead {
+  int64_t offset = 0;
+  uint64_t width = 0;
+};
+OffsetRead read_realtime_minus_monotonic();
 int64_t realtime_minus_monotonic_ns();
+
+// The offset a sink converts kernel stamps with. It changes only when the
+// wall clock is stepped, while one read's error is half its bracket, and on a
+// loaded VM every bracket of a batch can be microseconds wide (the clock reads
+// preempted), more than a veth packet's whole stack latency: conformance
+// floods then counted stamps "before the send". So the narrowest read is held
+// while later reads agree with it within their brackets; a read that disagrees
+// beyond both is a step and replaces it.
+class RealtimeOffset {
+ public:
+  int64_t update(const OffsetRead& r);
+  int64_t update() { return update(read_realtime_minus_monotonic()); }
+  const OffsetRead& held() const { return held_; }
+
+ private:
+  OffsetRead held_;
+  bool valid_ = false;
+};
 
 // Splits one packet's latency. tx and user are CLOCK_MONOTONIC; kernel_real
 // is CLOCK_REALTIME, converted by `offset` (realtime − monotonic). False when

@@ -112,6 +112,19 @@ TEST(timestamps, split_converts_realtime_to_monotonic) {
   EXPECT_FALSE(split_latency(5000, 9000, 8000 + 1000000, 0, &stack, &wakeup));
 }
 
+TEST(timestamps, realtime_offset_holds_its_narrowest_read_until_a_step) {
+  RealtimeOffset o;
+  EXPECT_EQ(o.update({1000000, 8000}), 1000000);  // the first read, wide
+  EXPECT_EQ(o.update({1002000, 200}), 1002000);   // narrower and consistent: taken
+  // Wider reads that agree within their brackets (a preempted read) leave it.
+  EXPECT_EQ(o.update({1004000, 9000}), 1002000);
+  EXPECT_EQ(o.update({999000, 7000}), 1002000);
+  EXPECT_EQ(o.held().width, 200u);
+  // A read that disagrees beyond both brackets is a wall-clock step.
+  EXPECT_EQ(o.update({5000000, 9000}), 5000000);
+  EXPECT_EQ(o.held().width, 9000u);
+}
+
 TEST(timestamps, realtime_offset_matches_the_clocks) {
   timespec r{}, m{};
   clock_gettime(CLOCK_MONOTONIC, &m);
