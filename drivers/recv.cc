@@ -20,9 +20,6 @@ class RecvSink : public RxDriver {
   void open(const RxContext& ctx) override {
     busy_ = ctx.options.text("wait") == "busy";
     if (proto_is_tcp(ctx.options)) {
-      if (ctx.hw_timestamps)
-        throw UsageError("--hw-timestamps: recv proto=tcp reads a stream, which carries no per-datagram RX "
-                         "stamps; use proto=udp");
       tcp_ = std::make_unique<TcpStreamSink>();
       tcp_->open_worker(ctx);
       buf_.resize(kStreamReadBytes);

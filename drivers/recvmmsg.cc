@@ -10,6 +10,7 @@
 #include "drivers/drivers.h"
 #include "drivers/udp_socket.h"
 #include "harness/errors.h"
+#include "harness/pacer.h"
 #include "harness/timestamps.h"
 
 namespace zc {
@@ -21,12 +22,6 @@ namespace {
 // packets, not one wake-up per datagram (docs/conformance.md item 47). Fixed, not an
 // option, so records of the other wait modes keep their configuration.
 constexpr int64_t kIntervalTickNs = 1'000'000;
-
-int64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 class RecvmmsgSink : public RxDriver {
  public:
@@ -106,7 +101,7 @@ class RecvmmsgSink : public RxDriver {
   // False when the caller's timeout ends first with nothing readable.
   bool sleep_to_next_tick(int timeout_ms) {
     if (!drained_) return true;
-    const int64_t now = monotonic_ns();
+    const int64_t now = int64_t(monotonic_ns());
     int64_t tick = (next_tick_ns_ ? next_tick_ns_ : now) + kIntervalTickNs;
     if (tick <= now) {
       const int64_t late = now - tick;

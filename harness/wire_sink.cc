@@ -104,8 +104,10 @@ WireOutcome run_wire_sink(const TrialSpec& spec, const WireOptions& w, const std
   if (w.hw_timestamps) {
     if (!info.rx_hw_stamps) {
       record["status"] = "skip";
-      record["reason"] = "unsupported: --hw-timestamps: sink " + info.name +
-                         " takes no kernel RX stamps (recv, recvmmsg, tpacket_v1, tpacket_v2, tpacket_v3 do)";
+      std::string can;
+      for (const auto& d : all_drivers())
+        if (d.direction == Direction::rx && d.rx_hw_stamps) can += (can.empty() ? "" : ", ") + d.name;
+      record["reason"] = "unsupported: --hw-timestamps: sink " + info.name + " takes no kernel RX stamps (" + can + " do)";
       return {record, false};
     }
     HwStampProbe hw;

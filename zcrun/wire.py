@@ -123,11 +123,6 @@ def plan_rx(suite, rx_queues):
     return run, left
 
 
-def suite_rx_list(suite, rx_queues=None):
-    """The sink specs plan_rx runs ('recvmmsg', 'tpacket_v3:accounting=count', ...)."""
-    return plan_rx(suite, rx_queues)[0]
-
-
 def rx_flags(spec):
     """'tpacket_v3:block_size=1M,accounting=count' -> zcbench flags."""
     name, _, opts = spec.partition(":")
